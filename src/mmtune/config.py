@@ -1,0 +1,262 @@
+"""The YAML schema: every key is a field here, documented in place (DESIGN.md, principle 5).
+
+Keys follow Axolotl's multimodal config so its users can bring their files. Keys of Axolotl's
+schema that mmtune does not act on are listed in ``AXOLOTL_KEYS_WITHOUT_EFFECT``: they load with
+a warning instead of failing, so a real Axolotl config is accepted as it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from mmtune.errors import ConfigError
+
+log = logging.getLogger("mmtune")
+
+# Keys of Axolotl's config schema that mmtune accepts but does not act on (yet). One place.
+AXOLOTL_KEYS_WITHOUT_EFFECT: frozenset[str] = frozenset(
+    {
+        "flash_attention", "sdp_attention", "xformers_attention", "flex_attention", "s2_attention",
+        "tf32", "fp16", "float16", "bfloat16", "wandb_project", "wandb_entity", "wandb_watch",
+        "wandb_name", "wandb_log_model", "wandb_mode", "wandb_run_id", "mlflow_tracking_uri",
+        "mlflow_experiment_name", "comet_api_key", "comet_workspace", "comet_project_name",
+        "deepspeed", "fsdp", "fsdp_config", "fsdp_version", "special_tokens", "tokens", "strict",
+        "hub_model_id", "hub_strategy", "push_to_hub", "push_dataset_to_hub", "hf_use_auth_token",
+        "eval_sample_packing", "pad_to_sequence_len", "group_by_length", "early_stopping_patience",
+        "local_rank", "evals_per_epoch", "saves_per_epoch", "eval_table_size",
+        "eval_max_new_tokens", "eval_causal_lm_metrics", "debug", "auto_resume_from_checkpoints",
+        "trust_remote_code", "tokenizer_type", "model_type", "tokenizer_config", "tokenizer_use_fast",
+        "tokenizer_legacy", "is_llama_derived_model", "is_mistral_derived_model",
+        "is_qwen_derived_model", "unfrozen_parameters", "lora_fan_in_fan_out", "lora_model_dir",
+        "gptq", "torch_compile", "torch_compile_backend", "plugins", "liger_rope", "liger_rms_norm",
+        "liger_glu_activation", "liger_layer_norm", "liger_fused_linear_cross_entropy",
+        "cut_cross_entropy", "ddp_timeout", "ddp_bucket_cap_mb", "ddp_broadcast_buffers",
+        "save_total_limit", "save_safetensors", "save_strategy", "eval_strategy",
+        "evaluation_strategy", "shuffle_merged_datasets", "dataset_exact_deduplication",
+        "chat_template_kwargs", "train_on_eos", "eot_tokens", "lora_on_cpu", "peft_layers_to_transform",
+        "neftune_noise_alpha", "loss_watchdog_threshold", "loss_watchdog_patience",
+        "gradient_checkpointing_kwargs", "activation_offloading", "use_tensorboard", "use_wandb",
+        "sequence_parallel_degree", "low_cpu_mem_usage", "dataset_keep_in_memory",
+        "default_system_message", "micro_batch_size_per_gpu", "max_memory", "gpu_memory_limit",
+        "resize_token_embeddings_to_32x", "embeddings_skip_upcast", "batch_flattening",
+        "include_tokens_per_second", "dataloader_pin_memory", "dataloader_prefetch_factor",
+        "dataloader_drop_last",
+    }
+)
+# Accepted for compatibility; mmtune always preprocesses, so they cannot have an effect.
+ALWAYS_PREPROCESSES_KEYS = frozenset({"skip_prepare_dataset", "remove_unused_columns"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class DatasetConfig(_Strict):
+    """One entry of ``datasets:``."""
+
+    path: str = Field(description="A file (.json/.jsonl/.csv/.xlsx/.parquet), a save_to_disk folder, or a hub name.")
+    type: str | None = Field(None, description="Input format; detected from the rows when left out.")
+    split: str = Field("train", description="A datasets split expression, slices allowed: 'train[:1%]'.")
+    media_dir: str | None = Field(None, description="Folder or .zip where relative media names are looked up.")
+    sheet: str | None = Field(None, description="Excel sheet name (default: the first sheet).")
+    name: str | None = Field(None, description="Hub dataset configuration name.")
+    data_files: str | list[str] | None = None
+    field_messages: str | None = Field(None, description="Column holding the conversation.")
+    # The path as the user wrote it, for messages and reports (``path`` is made absolute).
+    _as_written: str | None = PrivateAttr(None)
+
+    @property
+    def label(self) -> str:
+        return self._as_written or self.path
+
+    @field_validator("path")
+    @classmethod
+    def _non_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+
+class Config(_Strict):
+    """A training run. Field names are Axolotl's where Axolotl has the concept."""
+
+    # -- model -------------------------------------------------------------------------------
+    base_model: str = Field(description="A hub id or a local checkpoint folder.")
+    processor_type: str | None = Field(None, description="Processor class name; AutoProcessor when empty.")
+    base_model_config: str | None = None
+    chat_template: str | None = Field(
+        None, description="A template name of the model's family, 'tokenizer_default', or empty for the checkpoint's own."
+    )
+    chat_template_jinja: str | None = Field(None, description="A Jinja chat template given inline.")
+    # -- data --------------------------------------------------------------------------------
+    datasets: list[DatasetConfig] = Field(min_length=1)
+    val_set_size: float = Field(0.0, ge=0, description="Fraction (<1) or number of rows held out for evaluation.")
+    dataset_prepared_path: str | None = Field(None, description="Where preprocessed datasets are cached.")
+    dataset_processes: int | None = Field(None, ge=1, description="Worker processes for preprocessing.")
+    on_bad_rows: Literal["error", "skip"] = Field("error", description="Stop on bad rows, or drop them and report.")
+    sequence_len: int = Field(2048, gt=0)
+    truncation: Literal["error", "drop"] = Field(
+        "drop", description="What to do with a row longer than sequence_len: drop it with a reason, or fail."
+    )
+    image_size: int | tuple[int, int] | None = Field(None, description="Resize every image to this (int: square; [w, h]).")
+    image_resize_algorithm: Literal["bilinear", "bicubic", "lanczos"] = "bilinear"
+    train_on_inputs: bool = Field(False, description="Also train on system/user text (never on media or padding).")
+    roles_to_train: list[str] = Field(default_factory=lambda: ["assistant"])
+    sample_packing: bool = False
+    # -- adapter -----------------------------------------------------------------------------
+    adapter: Literal["lora", "qlora"] | None = None
+    lora_r: int = Field(8, gt=0)
+    lora_alpha: int = Field(16, gt=0)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_target_modules: list[str] | str | None = Field(
+        None, description="Module names, or one regex on full module names. Default: the language model's attention and MLP."
+    )
+    lora_target_linear: bool = Field(False, description="LoRA on every linear layer of the language model.")
+    lora_modules_to_save: list[str] | None = None
+    peft_use_dora: bool = False
+    peft_use_rslora: bool = False
+    load_in_8bit: bool = False
+    load_in_4bit: bool = False
+    freeze_vision_tower: bool | None = Field(None, description="Full fine-tuning: freeze the vision/audio tower (default true).")
+    freeze_projector: bool | None = Field(None, description="Full fine-tuning: freeze the projector (default false).")
+    freeze_language_model: bool | None = Field(None, description="Full fine-tuning: freeze the language model (default false).")
+    # -- training ----------------------------------------------------------------------------
+    micro_batch_size: int = Field(1, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    num_epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    warmup_ratio: float | None = Field(None, ge=0, lt=1)
+    optimizer: str = Field("adamw_torch", description="A transformers optimizer name, e.g. adamw_torch.")
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, ge=0)
+    output_dir: str = "./outputs/run"
+    seed: int = 42
+    gradient_checkpointing: bool = False
+    bf16: bool | Literal["auto"] = False
+    logging_steps: int = Field(10, gt=0)
+    save_steps: int | None = Field(None, gt=0)
+    eval_steps: int | None = Field(None, gt=0)
+    torch_threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads; small models on few cores run far faster with 1."
+    )
+    resume_from_checkpoint: str | None = None
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _image_size(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            if len(v) != 2 or not all(isinstance(x, int) and x > 0 for x in v):
+                raise ValueError("must be an int or [width, height] of positive ints")
+            return tuple(v)
+        if isinstance(v, int) and v <= 0:
+            raise ValueError("must be positive")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        if self.load_in_8bit and self.load_in_4bit:
+            raise ValueError("load_in_8bit and load_in_4bit are exclusive")
+        if self.adapter == "qlora" and not (self.load_in_4bit or self.load_in_8bit):
+            self.load_in_4bit = True
+        return self
+
+    @property
+    def image_wh(self) -> tuple[int, int] | None:
+        if self.image_size is None:
+            return None
+        if isinstance(self.image_size, int):
+            return (self.image_size, self.image_size)
+        return tuple(self.image_size)
+
+
+def _suggest(key: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(key, choices, n=1, cutoff=0.5)
+    if not close:  # prefix / substring matches catch 'lora_targets' -> 'lora_target_modules'
+        close = [c for c in choices if c.startswith(key) or key.rstrip("s") in c][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_keys(raw: dict, model: type[BaseModel], where: str, ignore: frozenset[str]) -> dict:
+    fields = list(model.model_fields)
+    kept = {}
+    for key, value in raw.items():
+        if key in model.model_fields:
+            kept[key] = value
+        elif key in ALWAYS_PREPROCESSES_KEYS:
+            log.info("config key %r has no effect: mmtune always preprocesses datasets", key)
+        elif key in ignore:
+            log.warning("config key %r is an Axolotl key mmtune does not act on yet; it has no effect", key)
+        else:
+            raise ConfigError(f"unknown key {where}{key!r}{_suggest(key, fields)}")
+    return kept
+
+
+def parse_config(raw: dict, base_dir: str | os.PathLike | None = None) -> Config:
+    """Validate a config dict; relative paths are resolved against ``base_dir`` later."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a mapping of keys to values")
+    raw = _check_keys(raw, Config, "", AXOLOTL_KEYS_WITHOUT_EFFECT)
+    if isinstance(raw.get("datasets"), list):
+        raw["datasets"] = [
+            _check_keys(d, DatasetConfig, f"datasets[{i}].", frozenset()) if isinstance(d, dict) else d
+            for i, d in enumerate(raw["datasets"])
+        ]
+    try:
+        cfg = Config(**raw)
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "config"
+            msgs.append(f"{loc}: {err['msg']} (got {err.get('input')!r})" if "input" in err else f"{loc}: {err['msg']}")
+        raise ConfigError("invalid config:\n  " + "\n  ".join(msgs)) from None
+    if base_dir is not None:
+        cfg = resolve_paths(cfg, Path(base_dir))
+    return cfg
+
+
+def resolve_paths(cfg: Config, base_dir: Path) -> Config:
+    """Make dataset, media and output paths absolute relative to the config file's folder."""
+
+    def fix(p: str | None) -> str | None:
+        if p is None:
+            return None
+        q = Path(os.path.expanduser(p))
+        if q.is_absolute():
+            return str(q)
+        cand = base_dir / q
+        # hub ids (org/name) stay as they are when no such local path exists
+        return str(cand) if cand.exists() or p.startswith(".") else p
+
+    cfg = cfg.model_copy(deep=True)
+    for d in cfg.datasets:
+        d._as_written = d._as_written or d.path
+        d.path = fix(d.path)
+        d.media_dir = fix(d.media_dir)
+    cfg.base_model = fix(cfg.base_model)
+    out = Path(os.path.expanduser(cfg.output_dir))
+    cfg.output_dir = str(out if out.is_absolute() else base_dir / out)
+    if cfg.dataset_prepared_path:
+        p = Path(cfg.dataset_prepared_path)
+        cfg.dataset_prepared_path = str(p if p.is_absolute() else base_dir / p)
+    return cfg
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return parse_config(raw or {}, base_dir=p.resolve().parent)

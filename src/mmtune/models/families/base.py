@@ -1,0 +1,123 @@
+"""What the pipeline asks of a model family (DESIGN.md, principle 3).
+
+A family module subclasses ``Family`` and sets class attributes; methods have defaults that fit
+most transformers processors, and a family overrides only its quirks. The pipeline never
+branches on a model name: it calls these hooks.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+# Keys whose per-row tensors carry a leading batch dimension of 1 (the collator pads every other
+# dimension to the batch maximum and stacks them). Keys not listed are concatenated along dim 0
+# (e.g. Qwen's flattened patches and grids, Gemma's [n_images, 3, H, W]).
+SEQUENCE_KEYS = frozenset({"input_ids", "attention_mask", "labels", "token_type_ids", "mm_token_type_ids"})
+
+
+class Family:
+    """Defaults and hooks; subclasses describe one architecture family."""
+
+    id: ClassVar[str]
+    # config.json ``model_type`` values this family covers
+    model_types: ClassVar[tuple[str, ...]]
+    modalities: ClassVar[frozenset[str]] = frozenset({"image"})
+    # Names accepted for the config's ``chat_template`` key; the first is this family's own.
+    template_names: ClassVar[tuple[str, ...]] = ()
+    # A Jinja template written for mmtune, used when ``chat_template`` names this family's template
+    # and by the tiny checkpoint. ``None``: the checkpoint's template is the only one.
+    chat_template: ClassVar[str | None] = None
+    eot_token: ClassVar[str]
+    # Tokens that stand for media (placeholders and their begin/end markers): never supervised.
+    media_tokens: ClassVar[tuple[str, ...]] = ()
+    batched_keys: ClassVar[frozenset[str]] = SEQUENCE_KEYS
+    # Regexes on parameter / module names for the module groups.
+    vision_pattern: ClassVar[str] = r"^model\.(vision_tower|visual|vision_model)\."
+    projector_pattern: ClassVar[str] = r"^model\.multi_modal_projector\."
+    language_prefix: ClassVar[str] = "model.language_model"
+    auto_model_class: ClassVar[str] = "AutoModelForImageTextToText"
+    hub_example: ClassVar[str] = ""
+    # Keys a processor needs per modality when called: images=, videos=, audio=
+    processor_media_kwargs: ClassVar[dict[str, str]] = {"image": "images", "video": "videos", "audio": "audio"}
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def load_processor(cls, path: str, **kwargs: Any) -> Any:
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(path, **kwargs)
+
+    @classmethod
+    def model_class(cls) -> Any:
+        import transformers
+
+        return getattr(transformers, cls.auto_model_class)
+
+    # -- module groups ---------------------------------------------------------------------------
+    @classmethod
+    def group_of(cls, name: str) -> str:
+        """Which group a parameter belongs to: 'vision', 'projector' or 'language'."""
+        if re.search(cls.vision_pattern, name):
+            return "vision"
+        if re.search(cls.projector_pattern, name):
+            return "projector"
+        return "language"
+
+    @classmethod
+    def default_lora_targets(cls) -> str:
+        """A regex peft matches on full module names: the LM's attention and MLP projections."""
+        lm = re.escape(cls.language_prefix)
+        return rf"^{lm}\.layers\.\d+\.(self_attn|mlp|cross_attn)\.(q|k|v|o|gate|up|down)_proj$"
+
+    @classmethod
+    def lora_linear_targets(cls) -> str:
+        """Every linear layer of the language model (``lora_target_linear: true``)."""
+        lm = re.escape(cls.language_prefix)
+        return rf"^{lm}\.layers\..*_proj$"
+
+    # -- rendering & encoding --------------------------------------------------------------------
+    @classmethod
+    def template_message(cls, role: str, parts: list[dict]) -> dict:
+        """A canonical message as chat templates take it (typed content list)."""
+        return {"role": role, "content": parts}
+
+    @classmethod
+    def processor_call_kwargs(cls, media: dict[str, list]) -> dict:
+        """Keyword arguments carrying decoded media for one processor call."""
+        kw = {}
+        for modality, values in media.items():
+            if values:
+                kw[cls.processor_media_kwargs[modality]] = values
+        return kw
+
+    @classmethod
+    def chunk_ids(cls, processor: Any, text: str, media: dict[str, list]) -> list[int]:
+        """Token ids of one rendered chunk, media placeholders expanded as the processor does."""
+        if not any(media.values()):
+            return processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+        out = processor(text=[text], add_special_tokens=False, **cls.processor_call_kwargs(media))
+        ids = out["input_ids"]
+        return ids[0].tolist() if hasattr(ids, "tolist") else list(ids[0])
+
+    @classmethod
+    def encode_full(cls, processor: Any, text: str, media: dict[str, list]) -> dict[str, torch.Tensor]:
+        """All model inputs for a rendered row (one processor call with all its media)."""
+        out = processor(text=[text], add_special_tokens=False, return_tensors="pt", **cls.processor_call_kwargs(media))
+        return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
+
+    @classmethod
+    def prepare_inputs(cls, batch: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """Last-moment fixes before a forward pass (e.g. casting pixels to the model dtype)."""
+        for k, v in batch.items():
+            if k.startswith("pixel_values") and v.is_floating_point() and v.dtype != dtype:
+                batch[k] = v.to(dtype)
+        return batch
+
+    # -- tiny checkpoints ------------------------------------------------------------------------
+    @classmethod
+    def make_tiny(cls, out_dir: Path, seed: int = 0, **sizes: Any) -> None:
+        raise NotImplementedError(f"no tiny checkpoint recipe for family {cls.id!r}")

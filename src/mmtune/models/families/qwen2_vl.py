@@ -1,0 +1,122 @@
+"""Qwen2-VL and Qwen2.5-VL: ChatML turns, <|vision_start|><|image_pad|><|vision_end|> media.
+
+The model computes its multi-axis (t, h, w) rope positions itself from ``input_ids`` and the
+``image_grid_thw`` / ``video_grid_thw`` the processor returns, so the pipeline only carries
+those tensors along. Flattened patches (``pixel_values`` [n_patches, C*T*P*P]) concatenate
+across a batch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmtune.models.families import register
+from mmtune.models.families.base import Family
+
+# Written for mmtune from the public ChatML description of Qwen2-VL's prompt format.
+QWEN2_VL_TEMPLATE = (
+    "{%- set media = {'image': '<|vision_start|><|image_pad|><|vision_end|>',"
+    " 'video': '<|vision_start|><|video_pad|><|vision_end|>'} -%}"
+    "{%- if messages and messages[0]['role'] != 'system' -%}"
+    "<|im_start|>system{{ '\\n' }}You are a helpful assistant.<|im_end|>{{ '\\n' }}"
+    "{%- endif -%}"
+    "{%- for m in messages -%}"
+    "<|im_start|>{{ m['role'] }}{{ '\\n' }}"
+    "{%- if m['content'] is string -%}{{ m['content'] }}"
+    "{%- else -%}{%- for p in m['content'] -%}"
+    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
+    "{%- elif p['type'] in media -%}{{ media[p['type']] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "<|im_end|>{{ '\\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant{{ '\\n' }}{%- endif -%}"
+)
+
+SPECIALS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+    "<|image_pad|>", "<|video_pad|>",
+]
+
+
+@register
+class Qwen2VL(Family):
+    id = "qwen2_vl"
+    model_types = ("qwen2_vl",)
+    modalities = frozenset({"image", "video"})
+    template_names = ("qwen2_vl", "qwen2_5_vl", "chatml")
+    chat_template = QWEN2_VL_TEMPLATE
+    eot_token = "<|im_end|>"
+    media_tokens = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+    vision_pattern = r"^model\.visual\.(?!merger\.)"
+    projector_pattern = r"^model\.visual\.merger\."
+    hub_example = "Qwen/Qwen2-VL-7B-Instruct"
+
+    @classmethod
+    def tiny_configs(cls, tok: Any, hidden: int, layers: int, vision_dim: int, vision_depth: int) -> Any:
+        from transformers import Qwen2VLConfig
+
+        ids = tok.convert_tokens_to_ids
+        heads = max(2, hidden // 16)
+        return Qwen2VLConfig(
+            text_config={
+                "vocab_size": len(tok), "hidden_size": hidden, "intermediate_size": hidden * 2,
+                "num_hidden_layers": layers, "num_attention_heads": heads,
+                "num_key_value_heads": max(1, heads // 2), "max_position_embeddings": 4096,
+                "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                "bos_token_id": ids("<|endoftext|>"), "eos_token_id": ids("<|im_end|>"),
+                "pad_token_id": ids("<|endoftext|>"), "tie_word_embeddings": True,
+            },
+            vision_config={
+                "depth": vision_depth, "embed_dim": vision_dim, "hidden_size": hidden, "num_heads": 2,
+                "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+            },
+            image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+            vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+            tie_word_embeddings=True,
+        )
+
+    @classmethod
+    def make_tiny(
+        cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, vision_dim: int = 32,
+        vision_depth: int = 2, **_: Any,
+    ) -> None:
+        from transformers import (
+            Qwen2VLForConditionalGeneration,
+            Qwen2VLImageProcessor,
+            Qwen2VLProcessor,
+            Qwen2VLVideoProcessor,
+        )
+
+        from mmtune.models.tiny_tokenizer import train_tokenizer
+
+        tok = train_tokenizer(SPECIALS, eos="<|im_end|>", pad="<|endoftext|>", chat_template=cls.chat_template)
+        size = {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
+        processor = Qwen2VLProcessor(
+            image_processor=Qwen2VLImageProcessor(size=size, patch_size=14, merge_size=2, temporal_patch_size=2),
+            video_processor=Qwen2VLVideoProcessor(
+                size={"shortest_edge": 56 * 56, "longest_edge": 4 * 112 * 112}, do_sample_frames=False
+            ),
+            tokenizer=tok,
+            chat_template=cls.chat_template,
+        )
+        torch.manual_seed(seed)
+        config = cls.tiny_configs(tok, hidden, layers, vision_dim, vision_depth)
+        model = Qwen2VLForConditionalGeneration(config)
+        _save(model, processor, out_dir, cls.id)
+
+
+def _save(model: Any, processor: Any, out_dir: Path, family_id: str) -> None:
+    """Save a tiny model + processor like a hub checkpoint and record the recipe's family id."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.generation_config.pad_token_id = model.config.get_text_config().pad_token_id
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    cfg_path = out_dir / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["mmtune_family"] = family_id
+    cfg_path.write_text(json.dumps(cfg, indent=2))

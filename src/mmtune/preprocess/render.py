@@ -1,0 +1,116 @@
+"""Render a conversation message by message into chunks that know whether they are supervised.
+
+Each message is rendered with the chat template incrementally: the text a message adds is the
+rendering of ``messages[:i+1]`` minus that of ``messages[:i]``. For an assistant message the
+generation prompt (e.g. ``<|im_start|>assistant\\n``) is split off as scaffolding, and what
+follows is supervised up to and including the family's end-of-turn token. Roles are known from
+the messages themselves; nothing is recovered by scanning token ids afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmtune.conversation import Conversation, MediaPart, TextPart
+from mmtune.errors import ConfigError, DataError
+from mmtune.models.families.base import Family
+
+
+@dataclass
+class Chunk:
+    text: str
+    supervised: bool
+    media: list[MediaPart] = field(default_factory=list)
+
+
+def check_roles(conv: Conversation) -> None:
+    roles = [m.role for m in conv.messages]
+    if "assistant" not in roles:
+        raise DataError("row has no assistant turn (nothing to train on)", field="messages")
+    if roles[-1] != "assistant":
+        raise DataError(f"the last turn is {roles[-1]!r}; a training row must end with an assistant turn", field="messages")
+    if "system" in roles[1:]:
+        i = roles.index("system", 1)
+        raise DataError(f"a system message may only come first (found one at message {i})", field=f"messages[{i}]")
+
+
+def choose_template(family: type[Family], processor: Any, name: str | None, inline: str | None) -> str:
+    """The Jinja template for this run: inline, a family name, or the checkpoint's own."""
+    if inline:
+        return inline
+    own = getattr(processor, "chat_template", None) or getattr(getattr(processor, "tokenizer", None), "chat_template", None)
+    if name in (None, "tokenizer_default"):
+        if not own:
+            if family.chat_template:
+                return family.chat_template
+            raise ConfigError("the checkpoint has no chat template; set `chat_template` to one of: " + ", ".join(family.template_names))
+        return own
+    if name in family.template_names:
+        return family.chat_template or own
+    fits = ", ".join([*family.template_names, "tokenizer_default"])
+    raise ConfigError(f"chat_template {name!r} does not fit model family {family.id!r}; names that fit: {fits}")
+
+
+def template_messages(family: type[Family], conv: Conversation) -> list[dict]:
+    out = []
+    for m in conv.messages:
+        parts = [{"type": "text", "text": p.text} if isinstance(p, TextPart) else {"type": p.type} for p in m.parts]
+        out.append(family.template_message(m.role, parts))
+    return out
+
+
+class Renderer:
+    """Applies one template; ``render(msgs, gen)`` is the checkpoint's ``apply_chat_template``."""
+
+    def __init__(self, family: type[Family], processor: Any, template: str):
+        self.family = family
+        self.template = template
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+
+    def render(self, msgs: list[dict], add_generation_prompt: bool = False) -> str:
+        if not msgs:
+            return ""
+        return self.tokenizer.apply_chat_template(
+            msgs, chat_template=self.template, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
+    def prompt(self, conv: Conversation) -> tuple[str, list[MediaPart]]:
+        """Text and media for generation: the conversation plus the assistant prompt."""
+        return self.render(template_messages(self.family, conv), True), conv.media()
+
+    def chunks(self, conv: Conversation, train_on_inputs: bool = False, roles_to_train: tuple[str, ...] = ("assistant",)) -> list[Chunk]:
+        msgs = template_messages(self.family, conv)
+        eot = self.family.eot_token
+        chunks: list[Chunk] = []
+        prev = ""
+
+        def take(full: str, what: str) -> str:
+            if not full.startswith(prev):
+                raise ConfigError(
+                    f"the chat template does not render messages incrementally ({what} changes earlier text); "
+                    "mmtune needs a template where each message only appends text"
+                )
+            return full[len(prev):]
+
+        for i, m in enumerate(conv.messages):
+            trained = m.train if m.train is not None else (train_on_inputs or m.role in roles_to_train)
+            if m.role == "assistant":
+                head_full = self.render(msgs[:i], add_generation_prompt=True) if i else ""
+                head = take(head_full, f"the generation prompt before message {i}")
+                chunks.append(Chunk(head, train_on_inputs))
+                prev = head_full
+                full = self.render(msgs[: i + 1])
+                body = take(full, f"message {i}")
+                cut = body.find(eot)
+                if cut < 0:
+                    raise ConfigError(f"the chat template does not end assistant turns with {eot!r} (family {self.family.id})")
+                cut += len(eot)
+                chunks.append(Chunk(body[:cut], trained, m.media()))
+                if body[cut:]:
+                    chunks.append(Chunk(body[cut:], train_on_inputs))
+            else:
+                full = self.render(msgs[: i + 1])
+                chunks.append(Chunk(take(full, f"message {i}"), trained, m.media()))
+            prev = full
+        return [c for c in chunks if c.text]

@@ -1,0 +1,16 @@
+"""Per-row tensors <-> bytes, so every family's extra inputs fit one Arrow column."""
+
+from __future__ import annotations
+
+import torch
+from safetensors.torch import load, save
+
+
+def pack_tensors(tensors: dict[str, torch.Tensor]) -> bytes:
+    if not tensors:
+        return b""
+    return save({k: v.contiguous() for k, v in tensors.items()})
+
+
+def unpack_tensors(blob: bytes) -> dict[str, torch.Tensor]:
+    return load(blob) if blob else {}
