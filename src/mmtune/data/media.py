@@ -13,6 +13,21 @@ from mmtune.conversation import MediaPart
 from mmtune.errors import DataError
 
 
+@dataclass
+class VideoClip:
+    """A decoded video: RGB frames plus where they sit in the source, for processors that
+    need timestamps (``video_metadata``: fps, frame indices, duration)."""
+
+    frames: list[Image.Image]
+    fps: float
+    indices: list[int]
+    total_frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.total_frames / self.fps if self.fps else 0.0
+
+
 @dataclass(frozen=True)
 class MediaSettings:
     """Decode-time settings, recorded in the run card so inference reproduces them."""
@@ -20,6 +35,8 @@ class MediaSettings:
     image_size: tuple[int, int] | None = None
     resample: str = "bilinear"
     max_image_pixels: int = 89_478_485
+    # Audio is resampled to the processor's rate (filled from the processor's feature extractor).
+    sampling_rate: int = 16_000
 
 
 _RESAMPLE = {

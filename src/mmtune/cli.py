@@ -1,0 +1,173 @@
+"""The ``mmtune`` command line: thin wrappers over the library's stages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from mmtune.errors import MmtuneError
+
+log = logging.getLogger("mmtune")
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(show_path=False, show_time=False, rich_tracebacks=False)],
+    )
+    for noisy in ("httpx", "urllib3", "datasets", "filelock", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    import datasets
+
+    datasets.disable_progress_bars()
+
+
+def cmd_tiny(a: argparse.Namespace) -> int:
+    from mmtune.models.families import all_families, get_family
+
+    if a.list or not a.family:
+        for fid, fam in all_families().items():
+            print(f"{fid:20s} {', '.join(sorted(fam.modalities)):20s} {fam.hub_example}")
+        return 0
+    if not a.dir:
+        raise MmtuneError("usage: mmtune tiny FAMILY DIR")
+    get_family(a.family).make_tiny(Path(a.dir), seed=a.seed)
+    print(f"wrote a tiny {a.family} checkpoint to {a.dir}")
+    return 0
+
+
+def cmd_preprocess(a: argparse.Namespace) -> int:
+    from mmtune.config import load_config
+    from mmtune.preprocess.pipeline import prepare, settings_from_config
+
+    cfg = load_config(a.config)
+    settings, processor = settings_from_config(cfg)
+    prep = prepare(cfg, settings, processor=processor)
+    st = prep.stats()
+    print(("reused cached preprocessing: " if prep.reused else "preprocessed: ") + str(prep.cache_dir))
+    for k, v in st.items():
+        print(f"{k:18s} {v}")
+    for e in prep.report.errors:
+        print(f"  dropped: {e}")
+    return 0
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    from mmtune.inspect import inspect_rows
+
+    return inspect_rows(a.config, rows=a.rows, as_json=a.json)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from mmtune.config import load_config
+    from mmtune.train.recipe import train
+
+    cfg = load_config(a.config)
+    result = train(cfg)
+    print(json.dumps(result.metrics, indent=2))
+    print(f"saved to {result.output_dir}")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from mmtune.infer.predict import Predictor
+
+    pred = Predictor(a.output_dir)
+    print(pred.generate(a.prompt, images=a.image or [], max_new_tokens=a.max_new_tokens))
+    return 0
+
+
+def cmd_validate(a: argparse.Namespace) -> int:
+    from mmtune.validate import run_validate
+
+    return run_validate(a.config, report_path=a.report, workers=a.workers)
+
+
+def cmd_quickstart(a: argparse.Namespace) -> int:
+    from mmtune.quickstart.run import run_quickstart
+
+    return run_quickstart(a.config, a.output_dir)
+
+
+def cmd_fetch(a: argparse.Namespace) -> int:
+    from mmtune.examples_fetch import fetch_examples
+
+    if a.what != "examples":
+        raise MmtuneError(f"nothing called {a.what!r} to fetch; try: mmtune fetch examples [DIR]")
+    dest = fetch_examples(Path(a.dir))
+    print(f"copied example configs to {dest}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmtune", description="Fine-tune multimodal models from one YAML file.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("train", help="fine-tune a model")
+    s.add_argument("config")
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("preprocess", help="preprocess and cache the datasets, print counts")
+    s.add_argument("config")
+    s.set_defaults(fn=cmd_preprocess)
+
+    s = sub.add_parser("inspect", help="show preprocessed rows with supervised tokens highlighted")
+    s.add_argument("config")
+    s.add_argument("--rows", type=int, default=3)
+    s.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    s.set_defaults(fn=cmd_inspect)
+
+    s = sub.add_parser("validate", help="check every row of every dataset without training")
+    s.add_argument("config")
+    s.add_argument("--report", help="write a JSON report here")
+    s.add_argument("--workers", type=int, default=None)
+    s.set_defaults(fn=cmd_validate)
+
+    s = sub.add_parser("predict", help="generate with a trained output folder")
+    s.add_argument("output_dir")
+    s.add_argument("--image", action="append", help="an image path (repeatable)")
+    s.add_argument("--prompt", required=True)
+    s.add_argument("--max-new-tokens", type=int, default=64)
+    s.set_defaults(fn=cmd_predict)
+
+    s = sub.add_parser("tiny", help="write a tiny random checkpoint of a model family")
+    s.add_argument("family", nargs="?")
+    s.add_argument("dir", nargs="?")
+    s.add_argument("--list", action="store_true")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_tiny)
+
+    s = sub.add_parser("quickstart", help="train the built-in tiny VQA example and report accuracy")
+    s.add_argument("--config", default=None, help="default: the packaged examples/quickstart.yaml")
+    s.add_argument("--output-dir", default=None)
+    s.set_defaults(fn=cmd_quickstart)
+
+    s = sub.add_parser("fetch", help="copy packaged files out, e.g. `mmtune fetch examples DIR`")
+    s.add_argument("what")
+    s.add_argument("dir", nargs="?", default="examples")
+    s.set_defaults(fn=cmd_fetch)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.fn(args) or 0
+    except MmtuneError as e:
+        log.error(str(e))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
