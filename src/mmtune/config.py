@@ -107,6 +107,10 @@ class Config(_Strict):
     )
     image_size: int | tuple[int, int] | None = Field(None, description="Resize every image to this (int: square; [w, h]).")
     image_resize_algorithm: Literal["bilinear", "bicubic", "lanczos"] = "bilinear"
+    video_fps: float = Field(2.0, gt=0, description="Video frames are sampled evenly at this many per second.")
+    video_max_frames: int = Field(16, gt=0, description="At most this many frames per video (sampled evenly).")
+    pdf_max_pages: int = Field(8, gt=0, description="PDF documents: only the first N pages become images.")
+    pdf_dpi: int = Field(72, gt=0, description="PDF documents: pages are rendered at this resolution (dots per inch).")
     train_on_inputs: bool = Field(False, description="Also train on system/user text (never on media or padding).")
     roles_to_train: list[str] = Field(default_factory=lambda: ["assistant"])
     sample_packing: bool = False
@@ -166,6 +170,13 @@ class Config(_Strict):
     def _check(self) -> Config:
         if self.load_in_8bit and self.load_in_4bit:
             raise ValueError("load_in_8bit and load_in_4bit are exclusive")
+        if self.adapter and any(
+            v is not None for v in (self.freeze_vision_tower, self.freeze_projector, self.freeze_language_model)
+        ):
+            raise ValueError(
+                "freeze_vision_tower / freeze_projector / freeze_language_model apply to full fine-tuning "
+                "(adapter empty); with a LoRA adapter, list whole modules to train in lora_modules_to_save"
+            )
         if self.adapter == "qlora" and not (self.load_in_4bit or self.load_in_8bit):
             self.load_in_4bit = True
         return self

@@ -1,10 +1,24 @@
-"""Dataset entry -> rows. Every row keeps its 0-based index so errors can name it."""
+"""Dataset entry -> rows. Every row keeps its 0-based index (after ``split``) so errors can name it.
+
+Sources: .json / .jsonl / .csv / .xlsx / .parquet files, folders written by
+``datasets.save_to_disk`` (a Dataset, or a DatasetDict and the split's name), other local
+folders ``datasets.load_dataset`` understands, and hub names.
+
+Media columns of HF datasets (``Image``, ``Audio``, ``Video``, ``Pdf`` features) are read
+*undecoded* (``{"bytes", "path"}``): decoding happens once, in the preprocess workers, where a
+bad file becomes a row-level error instead of a crash while reading the table.
+"""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import datetime
+import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import datasets
 
@@ -13,18 +27,36 @@ from mmtune.errors import ConfigError
 
 _SPLIT_RE = re.compile(r"^(?P<name>[\w.-]+)(\[(?P<slice>[^\]]*)\])?$")
 
-_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+FILE_TYPES = (".json", ".jsonl", ".csv", ".xlsx", ".parquet")
+# Files that mark a folder as written by ``save_to_disk`` (Dataset or DatasetDict).
+_SAVED_MARKERS = ("state.json", "dataset_dict.json")
 
 
-def _apply_split(ds: datasets.Dataset, split: str) -> datasets.Dataset:
-    """Apply the ``[a:b]`` / ``[:10%]`` part of a split expression to a loaded dataset."""
+# -- split expressions -----------------------------------------------------------------------------
+
+
+def parse_split(split: str) -> tuple[str, str | None]:
+    """``'train[10:20]'`` -> ``('train', '10:20')``; a ConfigError names the expected shapes."""
     m = _SPLIT_RE.match(split.strip())
     if not m:
-        raise ConfigError(f"split {split!r} is not a valid split expression (e.g. 'train', 'train[:1%]', 'train[10:20]')")
-    sl = m.group("slice")
-    if not sl:
-        return ds
-    n = len(ds)
+        raise ConfigError(
+            f"split {split!r} is not a valid split expression (e.g. 'train', 'train[:1%]', 'train[10:20]', 'train[-5:]')"
+        )
+    return m.group("name"), m.group("slice")
+
+
+def split_indices(split: str, n: int) -> range:
+    """The row indices a split expression selects out of ``n`` rows, as ``datasets`` reads it.
+
+    ``datasets`` applies slices only while loading from its own builders; files read here and
+    ``save_to_disk`` folders need the same semantics applied to an already loaded table.
+    Percentages round to the closest row, like ``datasets``' default.
+    """
+    _, sl = parse_split(split)
+    if sl is None:
+        return range(n)
+    if ":" not in sl:
+        raise ConfigError(f"split {split!r}: the part in brackets must be a slice like [10:20], [:5%] or [-5:]")
 
     def bound(x: str) -> int | None:
         x = x.strip()
@@ -34,54 +66,237 @@ def _apply_split(ds: datasets.Dataset, split: str) -> datasets.Dataset:
             return round(float(x[:-1]) * n / 100)
         return int(x)
 
+    a, b = sl.split(":", 1)
     try:
-        if ":" in sl:
-            a, b = sl.split(":", 1)
-            rng = range(n)[slice(bound(a), bound(b))]
-        else:
-            i = bound(sl)
-            rng = range(n)[i : i + 1]
+        return range(n)[slice(bound(a), bound(b))]
     except ValueError:
-        raise ConfigError(f"split {split!r}: cannot read slice {sl!r}") from None
-    return ds.select(rng)
+        raise ConfigError(f"split {split!r}: cannot read slice [{sl}] (use integers or percentages)") from None
 
 
-def dataset_label(cfg: DatasetConfig, original: str | None = None) -> str:
-    return original or cfg.path
+def _apply_split(ds: datasets.Dataset, split: str) -> datasets.Dataset:
+    rng = split_indices(split, len(ds))
+    return ds if rng == range(len(ds)) else ds.select(rng)
+
+
+# -- readers -------------------------------------------------------------------------------------
+
+
+def _table(columns: dict[str, list[Any]]) -> datasets.Dataset:
+    # ``use_json`` keeps values whose types differ between rows (content as a string in one
+    # message and a list of parts in the next) exactly as written instead of failing in Arrow.
+    return datasets.Dataset.from_dict(columns, on_mixed_types="use_json")
+
+
+def _from_rows(rows: list[Any], where: str) -> datasets.Dataset:
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise ConfigError(f"{where}: row {i} is a {type(r).__name__}, expected an object with named columns")
+    keys: dict[str, None] = {}
+    for r in rows:  # union of the keys of all rows, first-seen order (from_list only looks at row 0)
+        keys.update(dict.fromkeys(r))
+    return _table({k: [r.get(k) for r in rows] for k in keys})
+
+
+def _read_json(path: Path, where: str) -> datasets.Dataset:
+    """A list of rows, ``{"<key>": [rows...]}`` or a dict of equally long column lists.
+
+    Read with the json module: ``datasets``' json builder reads ``{"data": [...]}`` and
+    column dicts as one single row.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}: not valid JSON ({e})") from None
+    if isinstance(data, list):
+        return _from_rows(data, where)
+    if isinstance(data, dict):
+        if len(data) == 1:
+            (key, value), = data.items()
+            if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+                return _from_rows(value, f"{where} [{key!r}]")
+        if data and all(isinstance(v, list) for v in data.values()):
+            lengths = {k: len(v) for k, v in data.items()}
+            if len(set(lengths.values())) > 1:
+                raise ConfigError(f"{where}: columns have different lengths: {lengths}")
+            return _table(data)
+    raise ConfigError(
+        f"{where}: expected a list of rows, an object like {{\"data\": [rows]}}, or an object of column lists"
+    )
+
+
+def _read_jsonl(path: Path, where: str) -> datasets.Dataset:
+    # Read line by line so that a broken line is reported with its number.
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{where}: line {lineno} is not valid JSON ({e.msg})") from None
+    return _from_rows(rows, where)
+
+
+def _read_csv(path: Path, where: str) -> datasets.Dataset:
+    # The csv module keeps every cell as written; pandas (behind datasets' csv builder) would turn
+    # empty cells into NaN and '007' into 7.
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames:
+            raise ConfigError(f"{where}: the file is empty (expected a header row)")
+        rows = [{k: (v if v != "" else None) for k, v in r.items() if k is not None} for r in reader]
+    return _table({k: [r.get(k) for r in rows] for k in reader.fieldnames})
+
+
+def _cell_text(v: Any) -> str | None:
+    """Excel cells are read as the text a user sees: 42, not 42.0; dates in ISO form."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, datetime.datetime | datetime.date | datetime.time):
+        return v.isoformat()
+    return str(v)
+
+
+def _read_xlsx(path: Path, where: str, sheet: str | None) -> datasets.Dataset:
+    # Neither datasets nor pyarrow reads Excel; openpyxl does, without pulling in pandas' Excel path.
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:  # zipfile / openpyxl raise several types for a broken workbook
+        raise ConfigError(f"{where}: could not be read as an Excel workbook ({type(e).__name__}: {e})") from None
+    try:
+        if sheet is not None and sheet not in wb.sheetnames:
+            raise ConfigError(f"{where}: no sheet named {sheet!r}; it has {', '.join(map(repr, wb.sheetnames))}")
+        ws = wb[sheet] if sheet is not None else wb.worksheets[0]
+        values = ws.iter_rows(values_only=True)
+        header = next(values, None)
+        if not header or all(h is None for h in header):
+            raise ConfigError(f"{where}: sheet {ws.title!r} has no header row")
+        names = [_cell_text(h) for h in header]
+        cols = [i for i, h in enumerate(names) if h is not None]
+        rows = []
+        for r in values:
+            cells = [_cell_text(r[i]) if i < len(r) else None for i in cols]
+            if any(c is not None for c in cells):  # Excel sheets often end in empty formatted rows
+                rows.append(cells)
+    finally:
+        wb.close()
+    return _table({names[i]: [r[j] for r in rows] for j, i in enumerate(cols)})
+
+
+def _read_parquet(path: Path, where: str) -> datasets.Dataset:
+    try:
+        return datasets.Dataset.from_parquet(str(path))
+    except Exception as e:  # pyarrow raises several types for a broken file
+        raise ConfigError(f"{where}: could not be read as parquet ({type(e).__name__}: {e})") from None
+
+
+def _read_file(path: Path, cfg: DatasetConfig) -> datasets.Dataset:
+    where = cfg.label
+    suffix = path.suffix.lower()
+    if suffix not in FILE_TYPES:
+        raise ConfigError(f"{where}: unsupported file type {suffix!r} (use {', '.join(FILE_TYPES)})")
+    if cfg.sheet is not None and suffix != ".xlsx":
+        raise ConfigError(f"{where}: `sheet` only applies to .xlsx files")
+    name, _ = parse_split(cfg.split)
+    if name != "train":
+        raise ConfigError(f"{where}: a single file has only the 'train' split (got split {cfg.split!r})")
+    if suffix == ".json":
+        return _read_json(path, where)
+    if suffix == ".jsonl":
+        return _read_jsonl(path, where)
+    if suffix == ".csv":
+        return _read_csv(path, where)
+    if suffix == ".xlsx":
+        return _read_xlsx(path, where, cfg.sheet)
+    return _read_parquet(path, where)
+
+
+def _read_saved(path: Path, cfg: DatasetConfig) -> datasets.Dataset:
+    loaded = datasets.load_from_disk(str(path))
+    if isinstance(loaded, datasets.DatasetDict):
+        name, _ = parse_split(cfg.split)
+        if name not in loaded:
+            raise ConfigError(f"{cfg.label}: split {name!r} not found; it has {', '.join(map(repr, loaded))}")
+        loaded = loaded[name]
+    return loaded
+
+
+def _read_hub(cfg: DatasetConfig, local_dir: bool) -> datasets.Dataset:
+    name, _ = parse_split(cfg.split)
+    what = f"folder {cfg.label!r}" if local_dir else f"dataset {cfg.label!r}"
+    try:
+        return datasets.load_dataset(cfg.path, cfg.name, split=name, data_files=cfg.data_files)
+    except ConnectionError as e:  # datasets raises ConnectionError when the hub cannot be reached
+        raise ConfigError(
+            f"{what} could not be reached on the Hugging Face Hub ({e}); check the name and your network, "
+            "or point `path:` at a local file"
+        ) from None
+    except Exception as e:  # datasets raises many types (DatasetNotFoundError, FileNotFoundError...)
+        raise ConfigError(f"{what} could not be loaded ({type(e).__name__}: {e})") from None
+
+
+def _looks_local(p: str) -> bool:
+    """A path the user meant as a local file (so a miss is 'not found', not a hub lookup)."""
+    return p.startswith((".", "/", "~")) or Path(p).suffix.lower() in FILE_TYPES or p.count("/") > 1
+
+
+# -- media features ------------------------------------------------------------------------------
+
+
+def _undecoded(feature: Any) -> Any:
+    """The same feature type with media sub-features (Image, Audio, Video, Pdf) left undecoded."""
+    if isinstance(feature, dict):
+        return {k: _undecoded(v) for k, v in feature.items()}
+    if isinstance(feature, list | tuple):
+        return [_undecoded(v) for v in feature]
+    if dataclasses.is_dataclass(feature):
+        names = {f.name for f in dataclasses.fields(feature)}
+        if "decode" in names and getattr(feature, "decode", False):
+            return dataclasses.replace(feature, decode=False)
+        if "feature" in names:
+            return dataclasses.replace(feature, feature=_undecoded(feature.feature))
+    return feature
+
+
+def _keep_media_undecoded(ds: datasets.Dataset) -> datasets.Dataset:
+    features = ds.features
+    new = datasets.Features({k: _undecoded(v) for k, v in features.items()})
+    return ds if new == features else ds.cast(new)
+
+
+# -- public --------------------------------------------------------------------------------------
 
 
 def load_rows(cfg: DatasetConfig) -> datasets.Dataset:
-    """Load the rows of one dataset entry (files, save_to_disk folders, or hub names)."""
-    path = Path(cfg.path)
-    split_name = _SPLIT_RE.match(cfg.split.strip()).group("name") if _SPLIT_RE.match(cfg.split.strip()) else "train"
-    if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "state.json").exists() or (path / "dataset_dict.json").exists()):
-        loaded = datasets.load_from_disk(str(path))
-        if isinstance(loaded, datasets.DatasetDict):
-            if split_name not in loaded:
-                raise ConfigError(f"{cfg.path}: split {split_name!r} not found; it has {', '.join(loaded)}")
-            loaded = loaded[split_name]
-        return _apply_split(loaded, cfg.split)
-    if path.is_file():
-        builder = _BUILDERS.get(path.suffix.lower())
-        if builder is None:
-            raise ConfigError(f"{cfg.path}: unsupported file type {path.suffix!r} (use .json, .jsonl, .parquet)")
-        try:
-            ds = datasets.load_dataset(builder, data_files=str(path), split="train")
-        except Exception as e:
-            raise ConfigError(f"{cfg.path}: could not be read as {builder} ({type(e).__name__}: {e})") from None
-        return _apply_split(ds, cfg.split)
-    if os.sep in cfg.path and not path.exists() or cfg.path.startswith((".", "/")):
-        raise ConfigError(f"dataset {cfg.path!r} not found")
-    try:
-        ds = datasets.load_dataset(cfg.path, cfg.name, split=split_name, data_files=cfg.data_files)
-    except Exception as e:
-        raise ConfigError(f"dataset {cfg.path!r} could not be loaded from the hub ({type(e).__name__}: {e})") from None
-    return _apply_split(ds, cfg.split)
+    """The rows of one dataset entry, after ``split`` (row ``i`` here is row ``i`` in errors)."""
+    path = Path(os.path.expanduser(cfg.path))
+    if path.is_dir():
+        if any((path / m).exists() for m in _SAVED_MARKERS):
+            ds = _read_saved(path, cfg)
+        else:
+            ds = _read_hub(cfg, local_dir=True)
+    elif path.is_file():
+        ds = _read_file(path, cfg)
+    elif _looks_local(cfg.path):
+        raise ConfigError(f"dataset {cfg.label!r} not found (looked for {path.absolute()})")
+    else:
+        ds = _read_hub(cfg, local_dir=False)
+    return _apply_split(_keep_media_undecoded(ds), cfg.split)
 
 
 def media_base(cfg: DatasetConfig) -> str:
-    """Where relative media names of this dataset are looked up."""
+    """Where relative media names of this dataset are looked up: ``media_dir`` (a folder or a
+    .zip), else the dataset file's folder, else (hub datasets) the current directory."""
     if cfg.media_dir:
         return cfg.media_dir
-    p = Path(cfg.path)
-    return str(p.parent if p.is_file() else p)
+    p = Path(os.path.expanduser(cfg.path))
+    if p.is_file():
+        return str(p.parent)
+    if p.is_dir():
+        return str(p)
+    return os.getcwd()

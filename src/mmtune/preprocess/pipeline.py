@@ -21,6 +21,7 @@ import datasets
 from tqdm.auto import tqdm
 
 from mmtune.config import Config, DatasetConfig
+from mmtune.data.documents import expand_documents
 from mmtune.data.formats import RowContext, detect_format, format_by_type
 from mmtune.data.media import MediaSettings, decode_media
 from mmtune.data.sources import load_rows, media_base
@@ -73,6 +74,7 @@ class RowProcessor:
     def conversation(self, fmt_name: str, row: dict, ctx: RowContext):
         conv = format_by_type(fmt_name).convert(row, ctx)
         check_roles(conv)
+        conv = expand_documents(conv, self.s.media)  # PDF pages -> images, .txt -> text
         for part in conv.media():
             if part.type not in self.family.modalities:
                 raise DataError(
@@ -267,6 +269,15 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
         train_on_inputs=cfg.train_on_inputs,
         roles_to_train=tuple(cfg.roles_to_train),
         sequence_len=cfg.sequence_len,
-        media=MediaSettings(image_size=cfg.image_wh, resample=cfg.image_resize_algorithm),
+        media=MediaSettings(
+            image_size=cfg.image_wh,
+            resample=cfg.image_resize_algorithm,
+            # audio is resampled to what the processor's feature extractor expects
+            sampling_rate=getattr(getattr(processor, "feature_extractor", None), "sampling_rate", None) or 16_000,
+            video_fps=cfg.video_fps,
+            video_max_frames=cfg.video_max_frames,
+            pdf_max_pages=cfg.pdf_max_pages,
+            pdf_dpi=cfg.pdf_dpi,
+        ),
     )
     return settings, processor

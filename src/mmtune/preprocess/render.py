@@ -60,6 +60,9 @@ def template_messages(family: type[Family], conv: Conversation) -> list[dict]:
     return out
 
 
+_MARK = "\u2063"  # invisible separator: never in real data, survives any template
+
+
 class Renderer:
     """Applies one template; ``render(msgs, gen)`` is the checkpoint's ``apply_chat_template``."""
 
@@ -78,6 +81,18 @@ class Renderer:
     def prompt(self, conv: Conversation) -> tuple[str, list[MediaPart]]:
         """Text and media for generation: the conversation plus the assistant prompt."""
         return self.render(template_messages(self.family, conv), True), conv.media()
+
+    def _content_start(self, msgs: list[dict], i: int) -> int:
+        """Where message ``i``'s own text begins in the rendering (found with a marker character)."""
+        marked = [dict(m) for m in msgs[: i + 1]]
+        content = marked[i]["content"]
+        texts = [j for j, p in enumerate(content) if p.get("type") == "text"]
+        if not texts:
+            return len(self.render(msgs[: i + 1]))
+        content = [dict(p) for p in content]
+        content[texts[0]]["text"] = _MARK + content[texts[0]]["text"]
+        marked[i] = {**marked[i], "content": content}
+        return self.render(marked).find(_MARK)
 
     def chunks(self, conv: Conversation, train_on_inputs: bool = False, roles_to_train: tuple[str, ...] = ("assistant",)) -> list[Chunk]:
         msgs = template_messages(self.family, conv)
@@ -111,6 +126,13 @@ class Renderer:
                     chunks.append(Chunk(body[cut:], train_on_inputs))
             else:
                 full = self.render(msgs[: i + 1])
-                chunks.append(Chunk(take(full, f"message {i}"), trained, m.media()))
+                text = take(full, f"message {i}")
+                start = self._content_start(msgs, i) - len(prev) if trained and not train_on_inputs else 0
+                # The role header (and a default system prompt a template may inject) is scaffolding.
+                chunks.append(Chunk(text[:start], train_on_inputs, []))
+                body = text[start:]
+                cut = body.find(eot) + len(eot) if trained and not train_on_inputs and eot in body else len(body)
+                chunks.append(Chunk(body[:cut], trained, m.media()))
+                chunks.append(Chunk(body[cut:], train_on_inputs))
             prev = full
         return [c for c in chunks if c.text]

@@ -19,6 +19,20 @@ import torch
 SEQUENCE_KEYS = frozenset({"input_ids", "attention_mask", "labels", "token_type_ids", "mm_token_type_ids"})
 
 
+def video_metadata(clip: Any) -> dict:
+    """A processor's ``video_metadata`` entry for a decoded ``VideoClip``.
+
+    Processors that print timestamps or compute temporal positions (SmolVLM, Qwen2.5-VL,
+    Qwen3-VL) otherwise assume bare frames were shot at 24 fps.
+    """
+    return {
+        "fps": clip.fps,
+        "frames_indices": list(clip.indices),
+        "total_num_frames": clip.total_frames,
+        "duration": clip.duration,
+    }
+
+
 class Family:
     """Defaults and hooks; subclasses describe one architecture family."""
 

@@ -1,0 +1,98 @@
+"""Document parts -> what models take: PDF pages become images, text files become text.
+
+No model family reads PDFs natively; vision-language models read rendered pages. Expanding a
+``document`` part before the modality check means every image family accepts documents, and
+the rest of the pipeline (rendering, label masks, token budget) sees only images and text.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from mmtune.conversation import Conversation, MediaPart, MediaRef, Part, TextPart
+from mmtune.data.media import MediaSettings, Source, guess_kind, kind_of_mime, read_source
+from mmtune.errors import DataError
+
+_TEXT_EXTS = (".txt", ".md")
+
+
+def _kind(src: Source, ref: MediaRef) -> str | None:
+    """'pdf', 'text' or 'image': the file's signature first, then its MIME type or extension."""
+    head = src.head(16)
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    by_mime = kind_of_mime(src.mime)
+    if by_mime is None and src.mime and src.mime.startswith("text/"):
+        by_mime = "text"
+    if by_mime in ("pdf", "text", "image"):
+        return by_mime
+    by_name = guess_kind(ref)
+    if by_name in ("pdf", "text", "image"):
+        return by_name
+    name = (ref.path or ref.url or "").split("?")[0].lower()
+    return "text" if name.endswith(_TEXT_EXTS) else None
+
+
+def render_pdf(src: Source, settings: MediaSettings) -> list[Image.Image]:
+    """The first ``pdf_max_pages`` pages as RGB images at ``pdf_dpi``."""
+    import pypdfium2 as pdfium
+
+    scale = settings.pdf_dpi / 72.0  # PDF sizes are in points, 72 per inch
+    try:
+        pdf = pdfium.PdfDocument(src.data)
+    except Exception as e:  # PdfiumError: broken file, password, not a PDF
+        raise DataError(f"document {src.name} could not be opened as a PDF ({type(e).__name__}: {e})") from None
+    pages = []
+    try:
+        if len(pdf) == 0:
+            raise DataError(f"document {src.name} has no pages")
+        for i in range(min(len(pdf), settings.pdf_max_pages)):
+            page = pdf[i]
+            w, h = (round(x * scale) for x in page.get_size())
+            if w * h > settings.max_image_pixels:
+                raise DataError(
+                    f"document {src.name} page {i + 1} would render to {w}x{h} = {w * h:,} pixels at "
+                    f"{settings.pdf_dpi} dpi, more than max_image_pixels ({settings.max_image_pixels:,})"
+                )
+            pages.append(page.render(scale=scale).to_pil().convert("RGB"))
+            page.close()
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"document {src.name} could not be rendered ({type(e).__name__}: {e})") from None
+    finally:
+        pdf.close()
+    return pages
+
+
+def _expand(part: MediaPart, settings: MediaSettings) -> list[Part]:
+    ref = part.ref
+    if isinstance(ref.obj, Image.Image):
+        return [MediaPart("image", ref)]
+    if isinstance(ref.obj, str):
+        return [TextPart(ref.obj)]
+    src = read_source(ref, "document", settings)
+    kind = _kind(src, ref)
+    if kind == "pdf":
+        return [MediaPart("image", MediaRef(obj=page)) for page in render_pdf(src, settings)]
+    if kind == "image":
+        return [MediaPart("image", ref)]
+    if kind == "text":
+        try:
+            return [TextPart(src.read().decode("utf-8-sig"))]
+        except UnicodeDecodeError as e:
+            raise DataError(f"document {src.name} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    what = f" ({src.mime})" if src.mime else ""
+    raise DataError(f"document {src.name}{what} is neither a PDF, a text file nor an image")
+
+
+def expand_documents(conv: Conversation, settings: MediaSettings) -> Conversation:
+    """Replace every ``document`` part, in place, by page images or a text part."""
+    for msg in conv.messages:
+        if not any(isinstance(p, MediaPart) and p.type == "document" for p in msg.parts):
+            continue
+        parts: list[Part] = []
+        for p in msg.parts:
+            parts.extend(_expand(p, settings) if isinstance(p, MediaPart) and p.type == "document" else [p])
+        msg.parts = parts
+    return conv

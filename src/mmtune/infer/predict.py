@@ -1,0 +1,66 @@
+"""Generate from a trained output folder, reproducing training-time preprocessing from its run card."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmtune.conversation import Conversation, MediaPart, MediaRef, Message, TextPart
+from mmtune.data.media import decode_media
+from mmtune.models.families import get_family
+from mmtune.models.loading import load_model
+from mmtune.preprocess.encode import media_by_modality
+from mmtune.preprocess.render import Renderer
+from mmtune.runcard import RunCard
+
+
+class Predictor:
+    def __init__(self, output_dir: str | Path, model: Any = None, processor: Any = None):
+        self.output_dir = Path(output_dir)
+        self.card = RunCard.load(self.output_dir)
+        self.settings = self.card.preprocessing
+        self.family = get_family(self.card.family)
+        self.processor = processor if processor is not None else self.family.load_processor(str(self.output_dir))
+        self.model = model if model is not None else self._load_model()
+        self.model.eval()
+        self.renderer = Renderer(self.family, self.processor, self.settings.chat_template)
+
+    def _load_model(self) -> Any:
+        if self.card.adapter:
+            from peft import PeftModel
+
+            base = load_model(self.card.base_model, self.family)
+            return PeftModel.from_pretrained(base, str(self.output_dir))
+        return load_model(str(self.output_dir), self.family)
+
+    def conversation(self, prompt: str, images: list = (), audio: list = (), videos: list = ()) -> Conversation:
+        parts: list = []
+        for kind, items in (("image", images), ("audio", audio), ("video", videos)):
+            for item in items:
+                ref = MediaRef(path=os.path.abspath(item)) if isinstance(item, str | Path) else MediaRef(obj=item)
+                parts.append(MediaPart(kind, ref))
+        parts.append(TextPart(prompt))
+        return Conversation([Message("user", parts)])
+
+    @torch.no_grad()
+    def answer(self, conv: Conversation, max_new_tokens: int = 64) -> str:
+        """Generate the assistant's reply to ``conv`` (which must end with a user turn)."""
+        for part in conv.media():
+            if part.value is None:
+                part.value = decode_media(part, self.settings.media)
+        text, media = self.renderer.prompt(conv)
+        inputs = self.family.encode_full(self.processor, text, media_by_modality(media))
+        inputs = self.family.prepare_inputs(inputs, self.model.dtype)
+        tok = getattr(self.processor, "tokenizer", self.processor)
+        out = self.model.generate(
+            **inputs, max_new_tokens=max_new_tokens, do_sample=False,
+            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+        )
+        new = out[0, inputs["input_ids"].shape[1]:]
+        return tok.decode(new, skip_special_tokens=True).strip()
+
+    def generate(self, prompt: str, images: list = (), audio: list = (), videos: list = (), max_new_tokens: int = 64) -> str:
+        return self.answer(self.conversation(prompt, images, audio, videos), max_new_tokens)

@@ -1,0 +1,112 @@
+"""Llama 3.2 Vision (Mllama): Llama 3 header turns, images reach the LM through cross-attention.
+
+The text holds one ``<|image|>`` token per image and the processor does not expand it: the image
+features enter through cross-attention layers instead, steered by a ``cross_attention_mask``
+[1, seq, n_images, max_tiles] the processor derives from where the ``<|image|>`` tokens sit. So a
+chunk's token ids are plain tokenizer ids, and every per-image tensor (pixels, aspect ratio ids
+and masks, the cross-attention mask) carries a leading batch dimension the collator pads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmtune.models.families import register
+from mmtune.models.families.base import SEQUENCE_KEYS, Family
+from mmtune.models.tiny_save import save_tiny
+
+# Written for mmtune from the public description of the Llama 3.2 Vision prompt format: BOS, then
+# per message `<|start_header_id|>ROLE<|end_header_id|>` + blank line + content + `<|eot_id|>`;
+# an image part is the single token `<|image|>` placed where the image sits in the turn.
+MLLAMA_TEMPLATE = (
+    "{{- bos_token -}}"
+    "{%- for m in messages -%}"
+    "<|start_header_id|>{{ m['role'] }}<|end_header_id|>{{ '\\n\\n' }}"
+    "{%- if m['content'] is string -%}{{ m['content'] }}"
+    "{%- else -%}{%- for p in m['content'] -%}"
+    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
+    "{%- elif p['type'] == 'image' -%}<|image|>{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "<|eot_id|>"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|start_header_id|>assistant<|end_header_id|>{{ '\\n\\n' }}{%- endif -%}"
+)
+
+# `<|python_tag|>` is looked up by MllamaProcessor.__init__, so the tokenizer must know it.
+SPECIALS = [
+    "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+    "<|eom_id|>", "<|python_tag|>", "<|finetune_right_pad_id|>", "<|image|>",
+]
+
+
+@register
+class Mllama(Family):
+    id = "mllama"
+    model_types = ("mllama",)
+    modalities = frozenset({"image"})
+    template_names = ("llama3_2_vision", "mllama")
+    chat_template = MLLAMA_TEMPLATE
+    eot_token = "<|eot_id|>"
+    media_tokens = ("<|image|>",)
+    batched_keys = SEQUENCE_KEYS | {"pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask"}
+    vision_pattern = r"^model\.vision_model\."
+    projector_pattern = r"^model\.multi_modal_projector\."
+    hub_example = "meta-llama/Llama-3.2-11B-Vision-Instruct"
+
+    @classmethod
+    def processor_call_kwargs(cls, media: dict[str, list]) -> dict:
+        # MllamaProcessor takes images nested per text sample; one row is one sample.
+        images = media.get("image") or []
+        return {"images": [images]} if images else {}
+
+    @classmethod
+    def chunk_ids(cls, processor: Any, text: str, media: dict[str, list]) -> list[int]:
+        # `<|image|>` is not expanded, and calling the processor on a chunk would prepend a BOS
+        # (it adds one to any text lacking it), so the tokenizer alone gives the chunk's ids.
+        return processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # -- tiny checkpoint -------------------------------------------------------------------------
+    @classmethod
+    def make_tiny(
+        cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, vision_dim: int = 32,
+        vision_depth: int = 2, **_: Any,
+    ) -> None:
+        from transformers import MllamaConfig, MllamaForConditionalGeneration, MllamaImageProcessor, MllamaProcessor
+
+        from mmtune.models.tiny_tokenizer import train_tokenizer
+
+        tok = train_tokenizer(
+            SPECIALS, bos="<|begin_of_text|>", eos="<|eot_id|>", pad="<|finetune_right_pad_id|>",
+            chat_template=cls.chat_template,
+        )
+        ids = tok.convert_tokens_to_ids
+        tile = 28  # one tile = 2x2 patches of 14 px
+        processor = MllamaProcessor(
+            image_processor=MllamaImageProcessor(size={"height": tile, "width": tile}, max_image_tiles=4),
+            tokenizer=tok,
+            chat_template=cls.chat_template,
+        )
+        heads = max(2, hidden // 16)
+        config = MllamaConfig(
+            vision_config={
+                "hidden_size": vision_dim, "intermediate_size": vision_dim * 2, "num_hidden_layers": vision_depth,
+                "num_global_layers": 1, "attention_heads": 2, "image_size": tile, "patch_size": 14,
+                "max_num_tiles": 4, "intermediate_layers_indices": [0],
+                # the projector input: final hidden state + one per intermediate layer
+                "vision_output_dim": vision_dim * 2,
+            },
+            text_config={
+                "vocab_size": len(tok), "hidden_size": hidden, "intermediate_size": hidden * 2,
+                "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": max(1, heads // 2),
+                "cross_attention_layers": [layers - 1], "max_position_embeddings": 4096,
+                "bos_token_id": ids("<|begin_of_text|>"), "eos_token_id": ids("<|eot_id|>"),
+                "pad_token_id": ids("<|finetune_right_pad_id|>"),
+            },
+            image_token_index=ids("<|image|>"),
+        )
+        torch.manual_seed(seed)
+        model = MllamaForConditionalGeneration(config)
+        save_tiny(model, processor, out_dir, cls.id)

@@ -1,0 +1,128 @@
+"""SmolVLM2 (Idefics3-style): ``Role: text<end_of_utterance>`` turns, tiled images, timestamped video frames.
+
+The processor expands each ``<image>`` into a grid of tiles (``<fake_token_around_image>
+<row_r_col_c><image>...``) plus a global tile (``<global-img>``), and each ``<video>`` into an
+intro sentence and one ``Frame from MM:SS:`` line + single tile per frame. Those timestamps come
+from ``video_metadata`` (fps and the source frame indices), which is why a ``VideoClip`` carries
+them: bare frames would be stamped as if shot at 24 fps.
+
+``pixel_values`` [1, n_tiles, 3, H, W] and ``pixel_attention_mask`` [1, n_tiles, H, W] keep a
+leading batch dimension; the collator pads the tile axis with zeros, which the model recognises
+as padding (an all-zero tile is dropped before the vision tower).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmtune.models.families import register
+from mmtune.models.families.base import SEQUENCE_KEYS, Family, video_metadata
+from mmtune.models.tiny_save import save_tiny
+
+# Written for mmtune from the public description of SmolVLM2's prompt format: one
+# "<|im_start|>" at the very start, then "Role: content<end_of_utterance>\n" per message, with no
+# space after the colon when the message opens with an image; the generation prompt is "Assistant:".
+SMOLVLM2_TEMPLATE = (
+    "{{- '<|im_start|>' -}}"
+    "{%- for m in messages -%}"
+    "{%- set parts = [{'type': 'text', 'text': m['content']}] if m['content'] is string else m['content'] -%}"
+    "{{- m['role'] | capitalize -}}"
+    "{{- ':' if (parts and parts[0]['type'] == 'image') else ': ' -}}"
+    "{%- for p in parts -%}"
+    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
+    "{%- elif p['type'] == 'image' -%}{{ '<image>' }}"
+    "{%- elif p['type'] == 'video' -%}{{ '<video>' }}{%- endif -%}"
+    "{%- endfor -%}"
+    "{{- '<end_of_utterance>' + '\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ 'Assistant:' }}{%- endif -%}"
+)
+
+GRID_TOKENS = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
+SPECIALS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<end_of_utterance>", "<fake_token_around_image>",
+    "<image>", "<global-img>", *GRID_TOKENS,
+]
+
+
+@register
+class SmolVLM2(Family):
+    id = "smolvlm2"
+    model_types = ("smolvlm",)
+    modalities = frozenset({"image", "video"})
+    template_names = ()  # the checkpoint's own template (config: leave out or `tokenizer_default`)
+    chat_template = SMOLVLM2_TEMPLATE
+    eot_token = "<end_of_utterance>"
+    media_tokens = ("<fake_token_around_image>", "<image>", "<global-img>", *GRID_TOKENS)
+    batched_keys = SEQUENCE_KEYS | {"pixel_values", "pixel_attention_mask"}
+    vision_pattern = r"^model\.vision_model\."
+    projector_pattern = r"^model\.connector\."
+    language_prefix = "model.text_model"
+    hub_example = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
+
+    @classmethod
+    def processor_call_kwargs(cls, media: dict[str, list]) -> dict:
+        """Videos go in as frame lists with their timing, so frame timestamps in the prompt are real."""
+        kw = super().processor_call_kwargs({k: v for k, v in media.items() if k != "video"})
+        clips = media.get("video") or []
+        if clips:
+            kw["videos"] = [list(c.frames) for c in clips]
+            kw["video_metadata"] = [video_metadata(c) for c in clips]
+        return kw
+
+    @classmethod
+    def make_tiny(
+        cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, vision_dim: int = 32,
+        vision_layers: int = 2, **_: Any,
+    ) -> None:
+        from transformers import (
+            SmolVLMConfig,
+            SmolVLMForConditionalGeneration,
+            SmolVLMImageProcessor,
+            SmolVLMProcessor,
+            SmolVLMVideoProcessor,
+        )
+
+        from mmtune.models.tiny_tokenizer import train_tokenizer
+
+        tok = train_tokenizer(
+            SPECIALS, bos="<|im_start|>", eos="<end_of_utterance>", pad="<|im_end|>", unk="<|endoftext|>",
+            chat_template=cls.chat_template,
+        )
+        ids = tok.convert_tokens_to_ids
+        tile, patch, scale = 64, 16, 2
+        # Images up to 128 px are split into (up to) 2x2 tiles of 64 px plus a global tile.
+        processor = SmolVLMProcessor(
+            image_processor=SmolVLMImageProcessor(
+                size={"longest_edge": 2 * tile}, max_image_size={"longest_edge": tile}
+            ),
+            video_processor=SmolVLMVideoProcessor(
+                size={"longest_edge": tile}, max_image_size={"longest_edge": tile}, do_sample_frames=False
+            ),
+            tokenizer=tok,
+            image_seq_len=(tile // patch) ** 2 // scale**2,
+            chat_template=cls.chat_template,
+        )
+        heads = max(2, hidden // 16)
+        config = SmolVLMConfig(
+            text_config={
+                "model_type": "llama", "vocab_size": len(tok), "hidden_size": hidden,
+                "intermediate_size": hidden * 2, "num_hidden_layers": layers, "num_attention_heads": heads,
+                "num_key_value_heads": max(1, heads // 2), "max_position_embeddings": 4096,
+                "bos_token_id": ids("<|im_start|>"), "eos_token_id": ids("<end_of_utterance>"),
+                "pad_token_id": ids("<|im_end|>"),
+            },
+            vision_config={
+                "hidden_size": vision_dim, "intermediate_size": vision_dim * 2, "num_hidden_layers": vision_layers,
+                "num_attention_heads": 2, "image_size": tile, "patch_size": patch,
+            },
+            scale_factor=scale,
+            image_token_id=ids("<image>"),
+            pad_token_id=ids("<|im_end|>"),
+        )
+        torch.manual_seed(seed)
+        save_tiny(SmolVLMForConditionalGeneration(config), processor, out_dir, cls.id)
+

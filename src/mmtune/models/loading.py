@@ -1,0 +1,113 @@
+"""Load a base model for a family, apply freezing or LoRA through the family's module groups."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import torch
+
+from mmtune.config import Config
+from mmtune.errors import ConfigError
+from mmtune.models.families.base import Family
+
+log = logging.getLogger("mmtune")
+
+
+def model_dtype(bf16: bool | str) -> torch.dtype:
+    if bf16 == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if bf16 else torch.float32
+
+
+def quantization_config(cfg: Config) -> Any:
+    """BitsAndBytes settings for QLoRA / 8-bit; a clear error where they cannot work."""
+    if not (cfg.load_in_4bit or cfg.load_in_8bit):
+        return None
+    what = "load_in_4bit (QLoRA)" if cfg.load_in_4bit else "load_in_8bit"
+    if not torch.cuda.is_available():
+        raise ConfigError(f"{what} needs a CUDA GPU (bitsandbytes quantization); none was found on this machine")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"{what} needs the bitsandbytes package: pip install bitsandbytes") from None
+    from transformers import BitsAndBytesConfig
+
+    if cfg.load_in_4bit:
+        return BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=model_dtype(cfg.bf16 or "auto"),
+        )
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def load_model(path: str, family: type[Family], dtype: torch.dtype = torch.float32, quant: Any = None) -> Any:
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+    return family.model_class().from_pretrained(path, **kwargs)
+
+
+def lora_targets(cfg: Config, family: type[Family]) -> str | list[str]:
+    """What peft should wrap. A list of names is matched inside the language model only, so
+    ``[q_proj, v_proj]`` never reaches a vision tower that happens to use the same names."""
+    if cfg.lora_target_linear:
+        return family.lora_linear_targets()
+    t = cfg.lora_target_modules
+    if t is None:
+        return family.default_lora_targets()
+    if isinstance(t, str):
+        try:
+            re.compile(t)
+        except re.error as e:
+            raise ConfigError(f"lora_target_modules: not a valid regex ({e})") from None
+        return t
+    lm = re.escape(family.language_prefix)
+    names = "|".join(re.escape(x) for x in t)
+    return rf"^{lm}\..*\.({names})$"
+
+
+def count_params(model: torch.nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def apply_training_mode(model: Any, cfg: Config, family: type[Family]) -> Any:
+    """LoRA on the language model by default; or full fine-tuning with per-group freezing."""
+    if cfg.adapter in ("lora", "qlora"):
+        from peft import LoraConfig, get_peft_model
+
+        if cfg.adapter == "qlora" or cfg.load_in_4bit or cfg.load_in_8bit:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+        lcfg = LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+            target_modules=lora_targets(cfg, family), modules_to_save=cfg.lora_modules_to_save,
+            use_dora=cfg.peft_use_dora, use_rslora=cfg.peft_use_rslora, task_type="CAUSAL_LM",
+        )
+        try:
+            model = get_peft_model(model, lcfg)
+        except ValueError as e:
+            raise ConfigError(f"lora_target_modules matched no module of this model ({e})") from None
+    else:
+        _set_groups(model, family, cfg)
+    trainable, total = count_params(model)
+    log.info("trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / max(total, 1))
+    if trainable == 0:
+        raise ConfigError("nothing to train: every parameter is frozen (check freeze_* options)")
+    return model
+
+
+def _set_groups(model: Any, family: type[Family], cfg: Config) -> None:
+    """Full fine-tuning: train the language model and projector, freeze the vision/audio tower,
+    unless the ``freeze_*`` options say otherwise."""
+    freeze = {
+        "vision": True if cfg.freeze_vision_tower is None else cfg.freeze_vision_tower,
+        "projector": False if cfg.freeze_projector is None else cfg.freeze_projector,
+        "language": False if cfg.freeze_language_model is None else cfg.freeze_language_model,
+    }
+    for name, p in model.named_parameters():
+        p.requires_grad = not freeze[family.group_of(name)]

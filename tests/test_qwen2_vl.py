@@ -1,0 +1,106 @@
+"""Foundation family: Qwen2-VL end to end on a tiny checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from family_checks import (
+    assert_loss_goes_down,
+    assert_same_logits,
+    encode_row,
+    row_processor,
+    run_training,
+    supervised_text,
+)
+from mmtune.cli import main
+
+
+def _images(tmp_path: Path) -> tuple[str, str]:
+    (tmp_path / "imgs").mkdir(exist_ok=True)
+    Image.new("RGB", (90, 70), "red").save(tmp_path / "imgs/a.png")
+    Image.new("RGB", (60, 100), "blue").save(tmp_path / "imgs/b.png")
+    return "imgs/a.png", "imgs/b.png"
+
+
+def _conversation(a: str, b: str) -> dict:
+    return {
+        "messages": [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": [
+                {"type": "image", "path": a}, {"type": "image", "path": b},
+                {"type": "text", "text": "What colors are these?"},
+            ]},
+            {"role": "assistant", "content": "red and blue"},
+            {"role": "user", "content": "Which one is first?"},
+            {"role": "assistant", "content": [{"type": "text", "text": "the red one"}]},
+        ]
+    }
+
+
+def test_tiny_loads_with_auto_classes(tiny_ckpt):
+    path = tiny_ckpt("qwen2_vl")
+    assert type(AutoProcessor.from_pretrained(path)).__name__ == "Qwen2VLProcessor"
+    model = AutoModelForImageTextToText.from_pretrained(path)
+    assert type(model).__name__ == "Qwen2VLForConditionalGeneration"
+
+
+def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path):
+    a, b = _images(tmp_path)
+    rp = row_processor(tiny_ckpt("qwen2_vl"), tmp_path)
+    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    assert supervised_text(rp, enc) == "red and blue<|im_end|>the red one<|im_end|>"
+    tok = rp.processor.tokenizer
+    media = {tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|vision_start|>", "<|vision_end|>")}
+    assert media <= set(enc["input_ids"])
+    assert not media & {t for t in enc["labels"] if t != -100}
+    assert enc["n_media"] == 2
+
+
+def test_train_on_inputs_keeps_media_masked(tiny_ckpt, tmp_path):
+    a, b = _images(tmp_path)
+    rp = row_processor(tiny_ckpt("qwen2_vl"), tmp_path, train_on_inputs=True)
+    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    tok = rp.processor.tokenizer
+    text = supervised_text(rp, enc)
+    assert text.startswith("<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nWhat colors are these?")
+    assert "<|image_pad|>" not in text and "<|vision_start|>" not in text
+    pad = tok.convert_tokens_to_ids("<|image_pad|>")
+    assert all(lab == -100 for tid, lab in zip(enc["input_ids"], enc["labels"]) if tid == pad)
+
+
+def test_roles_to_train_can_include_user(tiny_ckpt, tmp_path):
+    rp = row_processor(tiny_ckpt("qwen2_vl"), tmp_path, roles_to_train=["user", "assistant"])
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"}]}
+    enc = encode_row(rp, row)
+    assert supervised_text(rp, enc) == "hi<|im_end|>yes<|im_end|>"
+
+
+@pytest.mark.parametrize("adapter", ["lora", None])
+def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, adapter):
+    a, b = _images(tmp_path)
+    rows = [_conversation(a, b)] * 4
+    extra = {} if adapter else {"freeze_vision_tower": False}
+    result = run_training(tiny_ckpt("qwen2_vl"), rows, tmp_path, adapter=adapter, **extra)
+    assert_loss_goes_down(result)
+    pred = assert_same_logits(result, rows)
+    if adapter:
+        assert (result.output_dir / "adapter_model.safetensors").exists()
+        trainable = {n for n, p in result.model.named_parameters() if p.requires_grad}
+        assert trainable and all("lora_" in n and "language_model" in n for n in trainable)
+    else:
+        assert (result.output_dir / "model.safetensors").exists()
+    answer = pred.generate("What colors are these?", images=[str(tmp_path / a)], max_new_tokens=4)
+    assert isinstance(answer, str)
+
+
+def test_predict_cli_on_trained_output(tiny_ckpt, tmp_path, capsys):
+    a, b = _images(tmp_path)
+    result = run_training(tiny_ckpt("qwen2_vl"), [_conversation(a, b)] * 2, tmp_path, max_steps=2)
+    code = main(["predict", str(result.output_dir), "--image", str(tmp_path / a), "--image", str(tmp_path / b),
+                 "--prompt", "What colors are these?", "--max-new-tokens", "3"])
+    assert code == 0
+    assert capsys.readouterr().out.strip() != ""
