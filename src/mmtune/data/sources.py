@@ -28,6 +28,8 @@ from mmtune.errors import ConfigError
 _SPLIT_RE = re.compile(r"^(?P<name>[\w.-]+)(\[(?P<slice>[^\]]*)\])?$")
 
 FILE_TYPES = (".json", ".jsonl", ".csv", ".xlsx", ".parquet")
+# Columns that hold a whole conversation: ``{"messages": [...]}`` in a .json file is one row.
+_CONVERSATION_COLUMNS = ("messages", "conversations", "conversation")
 # Files that mark a folder as written by ``save_to_disk`` (Dataset or DatasetDict).
 _SAVED_MARKERS = ("state.json", "dataset_dict.json")
 
@@ -97,8 +99,13 @@ def _from_rows(rows: list[Any], where: str) -> datasets.Dataset:
     return _table({k: [r.get(k) for r in rows] for k in keys})
 
 
+def _list_of_objects(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(t, dict) for t in value)
+
+
 def _read_json(path: Path, where: str) -> datasets.Dataset:
-    """A list of rows, ``{"<key>": [rows...]}`` or a dict of equally long column lists.
+    """A list of rows, ``{"<key>": [rows...]}``, a dict of equally long column lists, or one
+    conversation row (``{"messages": [...], ...}``).
 
     Read with the json module: ``datasets``' json builder reads ``{"data": [...]}`` and
     column dicts as one single row.
@@ -110,9 +117,11 @@ def _read_json(path: Path, where: str) -> datasets.Dataset:
     if isinstance(data, list):
         return _from_rows(data, where)
     if isinstance(data, dict):
+        if any(_list_of_objects(data.get(c)) for c in _CONVERSATION_COLUMNS):  # one conversation, one row
+            return _from_rows([data], where)
         if len(data) == 1:
             (key, value), = data.items()
-            if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+            if _list_of_objects(value):
                 return _from_rows(value, f"{where} [{key!r}]")
         if data and all(isinstance(v, list) for v in data.values()):
             lengths = {k: len(v) for k, v in data.items()}
@@ -248,18 +257,20 @@ def _looks_local(p: str) -> bool:
 # -- media features ------------------------------------------------------------------------------
 
 
+# Not every feature with a ``decode`` flag: ``Json(decode=False)`` would hand rows raw JSON text.
+_MEDIA_FEATURES = (datasets.Image, datasets.Audio, datasets.Video, datasets.Pdf)
+
+
 def _undecoded(feature: Any) -> Any:
     """The same feature type with media sub-features (Image, Audio, Video, Pdf) left undecoded."""
     if isinstance(feature, dict):
         return {k: _undecoded(v) for k, v in feature.items()}
     if isinstance(feature, list | tuple):
         return [_undecoded(v) for v in feature]
-    if dataclasses.is_dataclass(feature):
-        names = {f.name for f in dataclasses.fields(feature)}
-        if "decode" in names and getattr(feature, "decode", False):
-            return dataclasses.replace(feature, decode=False)
-        if "feature" in names:
-            return dataclasses.replace(feature, feature=_undecoded(feature.feature))
+    if isinstance(feature, _MEDIA_FEATURES):
+        return dataclasses.replace(feature, decode=False) if feature.decode else feature
+    if dataclasses.is_dataclass(feature) and "feature" in {f.name for f in dataclasses.fields(feature)}:
+        return dataclasses.replace(feature, feature=_undecoded(feature.feature))  # List, LargeList
     return feature
 
 

@@ -12,29 +12,40 @@ from mmtune.conversation import Conversation, MediaPart, MediaRef, Message, Text
 from mmtune.data.media import decode_media
 from mmtune.models.families import get_family
 from mmtune.models.loading import load_model
-from mmtune.preprocess.encode import media_by_modality
 from mmtune.preprocess.render import Renderer
 from mmtune.runcard import RunCard
 
 
 class Predictor:
+    """Generation with the preprocessing of a run card (or of given settings, for a base model)."""
+
     def __init__(self, output_dir: str | Path, model: Any = None, processor: Any = None):
         self.output_dir = Path(output_dir)
         self.card = RunCard.load(self.output_dir)
-        self.settings = self.card.preprocessing
-        self.family = get_family(self.card.family)
-        self.processor = processor if processor is not None else self.family.load_processor(str(self.output_dir))
-        self.model = model if model is not None else self._load_model()
-        self.model.eval()
-        self.renderer = Renderer(self.family, self.processor, self.settings.chat_template)
+        family = get_family(self.card.family)
+        processor = processor if processor is not None else family.load_processor(str(self.output_dir))
+        self._setup(family, processor, self.card.preprocessing, model if model is not None else self._load_model(family))
 
-    def _load_model(self) -> Any:
+    @classmethod
+    def from_parts(cls, model: Any, processor: Any, settings: PrepSettings) -> Predictor:
+        """A predictor around an in-memory model (e.g. the base model before training)."""
+        self = cls.__new__(cls)
+        self.output_dir, self.card = None, None
+        self._setup(get_family(settings.family), processor, settings, model)
+        return self
+
+    def _setup(self, family: Any, processor: Any, settings: PrepSettings, model: Any) -> None:
+        self.family, self.processor, self.settings, self.model = family, processor, settings, model
+        self.model.eval()
+        self.renderer = Renderer(family, processor, settings.chat_template)
+
+    def _load_model(self, family: Any) -> Any:
         if self.card.adapter:
             from peft import PeftModel
 
-            base = load_model(self.card.base_model, self.family)
+            base = load_model(self.card.base_model, family)
             return PeftModel.from_pretrained(base, str(self.output_dir))
-        return load_model(str(self.output_dir), self.family)
+        return load_model(str(self.output_dir), family)
 
     def conversation(self, prompt: str, images: list = (), audio: list = (), videos: list = ()) -> Conversation:
         parts: list = []
@@ -51,8 +62,7 @@ class Predictor:
         for part in conv.media():
             if part.value is None:
                 part.value = decode_media(part, self.settings.media)
-        text, media = self.renderer.prompt(conv)
-        inputs = self.family.encode_full(self.processor, text, media_by_modality(media))
+        inputs = self.family.encode_prompt(self.processor, self.renderer, conv)
         inputs = self.family.prepare_inputs(inputs, self.model.dtype)
         tok = getattr(self.processor, "tokenizer", self.processor)
         out = self.model.generate(

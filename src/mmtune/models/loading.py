@@ -46,7 +46,7 @@ def load_model(path: str, family: type[Family], dtype: torch.dtype = torch.float
     kwargs: dict[str, Any] = {"dtype": dtype}
     if quant is not None:
         kwargs["quantization_config"] = quant
-    return family.model_class().from_pretrained(path, **kwargs)
+    return family.load_model(path, **kwargs)
 
 
 def lora_targets(cfg: Config, family: type[Family]) -> str | list[str]:

@@ -13,6 +13,8 @@ import logging
 import multiprocessing as mp
 import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,9 @@ from mmtune.data.documents import expand_documents
 from mmtune.data.formats import RowContext, detect_format, format_by_type
 from mmtune.data.media import MediaSettings, decode_media
 from mmtune.data.sources import load_rows, media_base
-from mmtune.errors import BadRowsError, DataError, DataReport
+from mmtune.errors import BadRowsError, DataError, DataReport, MmtuneError
 from mmtune.models.families import get_family
-from mmtune.preprocess.encode import encode_chunks, media_token_ids
+from mmtune.preprocess.encode import media_token_ids
 from mmtune.preprocess.render import Renderer, check_roles, choose_template
 from mmtune.tensors import pack_tensors
 
@@ -75,6 +77,7 @@ class RowProcessor:
         conv = format_by_type(fmt_name).convert(row, ctx)
         check_roles(conv)
         conv = expand_documents(conv, self.s.media)  # PDF pages -> images, .txt -> text
+        seen: dict[str, int] = {}
         for part in conv.media():
             if part.type not in self.family.modalities:
                 raise DataError(
@@ -82,15 +85,20 @@ class RowProcessor:
                     f"(it takes: {', '.join(sorted(self.family.modalities))})",
                     field=part.type,
                 )
-            part.value = decode_media(part, self.s.media)
+            n = seen[part.type] = seen.get(part.type, -1) + 1
+            try:
+                part.value = decode_media(part, self.s.media)
+            except DataError as e:  # say which media item of the row it is: "image[1]"
+                raise DataError(e.reason, field=e.field or f"{part.type}[{n}]") from None
         return conv
 
     def __call__(self, task: tuple[str, str, str, int, dict]) -> dict | DataError:
         label, base, fmt_name, index, row = task
         try:
             conv = self.conversation(fmt_name, row, RowContext(base))
-            chunks = self.renderer.chunks(conv, self.s.train_on_inputs, self.s.roles_to_train)
-            enc = encode_chunks(self.family, self.processor, chunks, self.media_ids)
+            enc = self.family.encode_conversation(
+                self.processor, self.renderer, conv, self.s.train_on_inputs, self.s.roles_to_train, self.media_ids
+            )
             n = len(enc.input_ids)
             if n > self.s.sequence_len:
                 raise DataError(f"row has {n} tokens, more than sequence_len {self.s.sequence_len}", field="length")
@@ -125,7 +133,8 @@ def _run_task(task: tuple) -> dict | DataError:
     return _WORKER(task)
 
 
-def _tasks(cfg: DatasetConfig) -> tuple[list[tuple], int]:
+def dataset_tasks(cfg: DatasetConfig) -> tuple[list[tuple], int]:
+    """One ``RowProcessor`` task per row of a dataset entry (its format detected or given)."""
     ds = load_rows(cfg)
     n = len(ds)
     head = [ds[i] for i in range(min(n, 5))]
@@ -176,9 +185,39 @@ def default_cache_root() -> Path:
     return Path(os.path.expanduser("~/.cache/mmtune/prepared"))
 
 
-def _collect(results: Iterator, total: int, desc: str) -> tuple[list[dict], list[DataError]]:
+def default_workers(cfg: Config, n_rows: int) -> int:
+    """Worker processes for ``n_rows`` rows: the config's choice, else 1 for small jobs
+    (starting a process that loads the processor costs seconds), else up to 4."""
+    return cfg.dataset_processes or (1 if n_rows < 64 else min(4, os.cpu_count() or 1))
+
+
+def process_rows(
+    tasks: list[tuple], settings: PrepSettings, workers: int = 1, processor: Any = None, desc: str = "preprocess"
+) -> Iterator[dict | DataError]:
+    """``RowProcessor`` over every task, in order, with a progress bar; in ``workers`` spawned
+    processes when more than one (each loads the processor once). Shared by preprocessing and
+    ``mmtune validate``."""
+    if workers > 1:
+        # An executor, not mp.Pool: a worker that dies (or fails to start) raises here instead
+        # of being respawned forever.
+        ctx = mp.get_context("spawn")
+        try:
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(settings, 1)) as ex:
+                results: Iterator = ex.map(_run_task, tasks, chunksize=8)
+                yield from tqdm(results, total=len(tasks), desc=desc, unit="row", leave=False)
+        except BrokenProcessPool:
+            raise MmtuneError(
+                "a preprocessing worker process died. If you call mmtune from a script, guard the entry point "
+                "with `if __name__ == '__main__':` (worker processes re-import it); or set `dataset_processes: 1`"
+            ) from None
+    else:
+        proc = RowProcessor(settings, processor)
+        yield from tqdm(map(proc, tasks), total=len(tasks), desc=desc, unit="row", leave=False)
+
+
+def _collect(results: Iterator) -> tuple[list[dict], list[DataError]]:
     kept, errors = [], []
-    for r in tqdm(results, total=total, desc=desc, unit="row", leave=False):
+    for r in results:
         (errors if isinstance(r, DataError) else kept).append(r)
     return kept, errors
 
@@ -217,17 +256,11 @@ def prepare(cfg: Config, settings: PrepSettings, workers: int | None = None, pro
     all_tasks: list[tuple] = []
     report = DataReport()
     for d in cfg.datasets:
-        tasks, n = _tasks(d)
+        tasks, n = dataset_tasks(d)
         all_tasks.extend(tasks)
         report.read += n
-    workers = workers or cfg.dataset_processes or (1 if len(all_tasks) < 64 else min(4, os.cpu_count() or 1))
-    if workers > 1:
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(settings, 1)) as pool:
-            kept, errors = _collect(pool.imap(_run_task, all_tasks, chunksize=8), len(all_tasks), "preprocess")
-    else:
-        proc = RowProcessor(settings, processor)
-        kept, errors = _collect(map(proc, all_tasks), len(all_tasks), "preprocess")
+    workers = workers or default_workers(cfg, len(all_tasks))
+    kept, errors = _collect(process_rows(all_tasks, settings, workers, processor))
     report.kept = len(kept)
     report.errors = errors
     _check_report(cfg, report)

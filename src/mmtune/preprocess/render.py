@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmtune.conversation import Conversation, MediaPart, TextPart
+from mmtune.conversation import Conversation, MediaPart, Message, TextPart
 from mmtune.errors import ConfigError, DataError
 from mmtune.models.families.base import Family
 
@@ -58,6 +58,14 @@ def template_messages(family: type[Family], conv: Conversation) -> list[dict]:
         parts = [{"type": "text", "text": p.text} if isinstance(p, TextPart) else {"type": p.type} for p in m.parts]
         out.append(family.template_message(m.role, parts))
     return out
+
+
+def _media_before_text(m: Message) -> int:
+    """How many media parts come before the first text part of ``m`` (all of them if none)."""
+    for n, p in enumerate(m.parts):
+        if isinstance(p, TextPart):
+            return sum(1 for q in m.parts[:n] if isinstance(q, MediaPart))
+    return len(m.media())
 
 
 _MARK = "\u2063"  # invisible separator: never in real data, survives any template
@@ -129,10 +137,14 @@ class Renderer:
                 text = take(full, f"message {i}")
                 start = self._content_start(msgs, i) - len(prev) if trained and not train_on_inputs else 0
                 # The role header (and a default system prompt a template may inject) is scaffolding.
-                chunks.append(Chunk(text[:start], train_on_inputs, []))
+                # Media placed before the message's first text are rendered before that split, so
+                # they travel with the header (their tokens are never supervised either way).
+                media = m.media()
+                n_head = _media_before_text(m) if start else 0
+                chunks.append(Chunk(text[:start], train_on_inputs, media[:n_head]))
                 body = text[start:]
                 cut = body.find(eot) + len(eot) if trained and not train_on_inputs and eot in body else len(body)
-                chunks.append(Chunk(body[:cut], trained, m.media()))
+                chunks.append(Chunk(body[:cut], trained, media[n_head:]))
                 chunks.append(Chunk(body[cut:], train_on_inputs))
             prev = full
         return [c for c in chunks if c.text]

@@ -26,6 +26,23 @@ def _pad_stack(tensors: list[torch.Tensor], value: float | int = 0) -> torch.Ten
     return out
 
 
+def _pad_cat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate along dim 0; where later dims differ between rows, zero-pad them to the maximum.
+
+    Pixtral-style image processors give each row ``[n_images, 3, H, W]`` padded to that row's
+    largest image; the true sizes travel in ``image_sizes``, so padding across rows is safe.
+    """
+    if all(t.shape[1:] == tensors[0].shape[1:] for t in tensors):
+        return torch.cat(tensors, dim=0)
+    shape = [max(t.shape[d] for t in tensors) for d in range(1, tensors[0].dim())]
+    out = tensors[0].new_zeros((sum(t.shape[0] for t in tensors), *shape))
+    row = 0
+    for t in tensors:
+        out[(slice(row, row + t.shape[0]), *[slice(0, s) for s in t.shape[1:]])] = t
+        row += t.shape[0]
+    return out
+
+
 class Collator:
     def __init__(self, family: type[Family], pad_token_id: int):
         self.family = family
@@ -52,5 +69,5 @@ class Collator:
                     present = [e.get(key, ref.new_zeros((1, *[0] * (ref.dim() - 1)))) for e in extras]
                 batch[key] = _pad_stack(present)
             else:
-                batch[key] = torch.cat(present, dim=0)
+                batch[key] = _pad_cat(present)
         return batch

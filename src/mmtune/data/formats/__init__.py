@@ -12,6 +12,7 @@ from mmtune.errors import ConfigError
 
 log = logging.getLogger("mmtune")
 _REGISTRY: dict[str, type[Format]] = {}
+_LOADED = False
 
 __all__ = ["Format", "RowContext", "register", "all_formats", "format_by_type", "detect_format"]
 
@@ -22,10 +23,13 @@ def register(cls: type[Format]) -> type[Format]:
 
 
 def all_formats() -> dict[str, type[Format]]:
-    if not _REGISTRY:
+    """Every format module of this package, imported once (helper modules register nothing)."""
+    global _LOADED
+    if not _LOADED:  # not ``if not _REGISTRY``: importing one format module directly fills it
         for mod in pkgutil.iter_modules(__path__):
             if mod.name != "base":
                 importlib.import_module(f"{__name__}.{mod.name}")
+        _LOADED = True
     return dict(_REGISTRY)
 
 
@@ -38,14 +42,21 @@ def format_by_type(type_name: str) -> type[Format]:
 
 
 def detect_format(rows: list[dict[str, Any]], dataset: str) -> type[Format]:
-    """Pick the format that fits the first rows; if several fit, say which was taken."""
+    """Pick the format that fits most of the first rows; if several fit, say which was taken.
+
+    Most, not all: one malformed row among the first few should become that row's error (with
+    its row number), not make the whole dataset unreadable.
+    """
     if not rows:
         raise ConfigError(f"{dataset}: dataset is empty")
-    fits = [f for f in all_formats().values() if all(f.detect(r) for r in rows)]
-    if not fits:
+    scores = {f: sum(1 for r in rows if f.detect(r)) for f in all_formats().values()}
+    best = max(scores.values(), default=0)
+    if best == 0:
         cols = ", ".join(sorted(rows[0]))
         raise ConfigError(f"{dataset}: cannot tell the data format from columns ({cols}); set `type:` for this dataset")
-    fits.sort(key=lambda f: -f.priority)
+    fits = sorted((f for f, n in scores.items() if n == best), key=lambda f: -f.priority)
     if len(fits) > 1:
         log.info("%s: rows fit formats %s; using %r (set `type:` to choose)", dataset, [f.name for f in fits], fits[0].name)
+    if best < len(rows):
+        log.warning("%s: only %d of the first %d rows look like %r", dataset, best, len(rows), fits[0].name)
     return fits[0]

@@ -1,100 +1,60 @@
-"""Rows with ``messages``: role + content (a string, or a list of typed parts).
+"""Rows with ``messages``: a list of ``{"role", "content"}`` (the format chat templates take).
 
-Image parts may carry ``path`` / ``url`` / ``base64`` / ``image`` (in-memory PIL or bytes). A
-legacy ``images`` (or ``image``) column fills bare ``{"type": "image"}`` placeholders in order;
-with no placeholders, all of its images go at the start of the first user turn. Every image of
-a row is used.
+``content`` is a string or a list of parts (see ``parts.py``: mmtune/HF parts, OpenAI parts,
+TRL's indexed image parts). Media may also live in an ``images`` / ``image`` / ``videos`` /
+``audios`` column: its items fill the media parts that have no data and ``<image>``-style tags in
+the text (LLaMA-Factory writes those), in order; with no placeholder at all they go at the
+start of the first user turn. Every item of a media column must be used.
+
+A message may carry ``train`` (or ``training``) true/false, or ``weight`` 0/1, to override
+whether it is trained on.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mmtune.conversation import Conversation, MediaPart, MediaRef, Message, Part, TextPart
+from mmtune.conversation import Conversation, Message, Role
 from mmtune.data.formats import register
 from mmtune.data.formats.base import Format, RowContext
+from mmtune.data.formats.parts import parse_content
+from mmtune.data.formats.placeholders import Placeholders, tag_kinds
 from mmtune.errors import DataError
 
-ROLES = {"system": "system", "user": "user", "assistant": "assistant", "human": "user", "gpt": "assistant", "tool": "tool"}
-MEDIA_TYPES = ("image", "audio", "video", "document")
+ROLES: dict[str, Role] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "model": "assistant",
+    "tool": "tool",
+}
 
 
-def media_ref(value: Any, ctx: RowContext, field: str) -> MediaRef:
-    """A MediaRef from a column value: a path/URL/data URI string, a dict, bytes or an object."""
-    if isinstance(value, str):
-        if value.startswith(("http://", "https://")) or "://" in value[:12]:
-            return MediaRef(url=value)
-        if value.startswith("data:"):
-            return MediaRef(data_uri=value)
-        if not value.strip():
-            raise DataError("empty media reference", field=field)
-        return MediaRef(path=value, base_dir=ctx.media_base)
-    if isinstance(value, dict):  # HF Image feature stored undecoded: {"bytes": ..., "path": ...}
-        if value.get("bytes"):
-            return MediaRef(obj=value["bytes"])
-        if value.get("path"):
-            return media_ref(value["path"], ctx, field)
-        raise DataError("media entry has neither bytes nor path", field=field)
-    if value is None:
-        raise DataError("media entry is empty (null)", field=field)
-    return MediaRef(obj=value)
+def role_of(value: Any, field: str, roles: dict[str, Role] = ROLES) -> Role:
+    role = roles.get(value.strip().lower()) if isinstance(value, str) else None
+    if role is None:
+        known = ", ".join(sorted(roles))
+        raise DataError(f"unknown role {value!r} (known roles: {known})", field=field)
+    return role
 
 
-def part_from_dict(p: Any, ctx: RowContext, field: str) -> Part:
-    if isinstance(p, str):
-        return TextPart(p)
-    if not isinstance(p, dict):
-        raise DataError(f"content part is a {type(p).__name__}, expected an object with 'type'", field=field)
-    kind = p.get("type")
-    if kind == "text":
-        text = p.get("text")
-        if not isinstance(text, str):
-            raise DataError("text part has no 'text' string", field=field)
-        return TextPart(text)
-    if kind in MEDIA_TYPES:
-        sr = p.get("sampling_rate")
-        for key, mk in (("path", "path"), ("url", "url"), ("base64", "base64")):
-            if p.get(key) is not None:
-                if key == "path":
-                    return MediaPart(kind, MediaRef(path=p[key], base_dir=ctx.media_base, sampling_rate=sr))
-                if key == "url":
-                    return MediaPart(kind, media_ref(p[key], ctx, field))
-                return MediaPart(kind, MediaRef(base64=p[key], sampling_rate=sr))
-        for key in (kind, "image", "audio", "video", "array", "frames"):
-            if p.get(key) is not None:
-                v = p[key]
-                if isinstance(v, str | dict):
-                    return MediaPart(kind, media_ref(v, ctx, field))
-                return MediaPart(kind, MediaRef(obj=v, sampling_rate=sr))
-        return MediaPart(kind, MediaRef())  # a bare placeholder, filled from a column
-    raise DataError(f"unknown content part type {kind!r}", field=field)
-
-
-def fill_placeholders(messages: list[Message], column: list[Any], kind: str, ctx: RowContext, col_name: str) -> None:
-    """Fill bare media placeholders from a column, in order; otherwise prepend to the first user turn."""
-    bare = [p for m in messages for p in m.parts if isinstance(p, MediaPart) and p.type == kind and p.ref == MediaRef()]
-    refs = [media_ref(v, ctx, f"{col_name}[{i}]") for i, v in enumerate(column)]
-    if bare:
-        if len(bare) != len(refs):
-            raise DataError(
-                f"{len(bare)} {kind} placeholder(s) in the messages but {len(refs)} item(s) in column {col_name!r}",
-                field=col_name,
-            )
-        for part, ref in zip(bare, refs):
-            part.ref = ref
-        return
-    first_user = next((m for m in messages if m.role == "user"), None)
-    if first_user is None:
-        raise DataError(f"column {col_name!r} has media but the row has no user turn", field=col_name)
-    first_user.parts[0:0] = [MediaPart(kind, r) for r in refs]
-
-
-def as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
+def train_flag(m: dict[str, Any], field: str) -> bool | None:
+    """The per-message training override, if the message has one."""
+    for key in ("train", "training"):
+        v = m.get(key)
+        if v is not None:
+            if not isinstance(v, bool):
+                raise DataError(f"{key!r} is a {type(v).__name__}, expected true or false", field=f"{field}.{key}")
+            return v
+    w = m.get("weight")
+    if w is not None:
+        if w not in (0, 1) or isinstance(w, bool):
+            raise DataError(f"'weight' is {w!r}, expected 0 or 1", field=f"{field}.weight")
+        return bool(w)
+    return None
 
 
 @register
@@ -106,36 +66,24 @@ class MessagesFormat(Format):
     @classmethod
     def detect(cls, row: dict[str, Any]) -> bool:
         msgs = row.get("messages")
-        return isinstance(msgs, list) and all(isinstance(m, dict) and "role" in m for m in msgs)
+        return isinstance(msgs, list) and bool(msgs) and all(isinstance(m, dict) and "role" in m for m in msgs)
 
     @classmethod
     def convert(cls, row: dict[str, Any], ctx: RowContext) -> Conversation:
         raw = row.get("messages")
+        if raw is None:
+            raise DataError("the row has no 'messages' column", field="messages")
         if not isinstance(raw, list) or not raw:
-            raise DataError("'messages' is missing or empty", field="messages")
-        messages: list[Message] = []
+            raise DataError(f"'messages' is {'empty' if raw == [] else 'a ' + type(raw).__name__}, expected a list of messages", field="messages")
+        slots = Placeholders()
+        kinds = tag_kinds(row)
+        messages = []
         for i, m in enumerate(raw):
             field = f"messages[{i}]"
             if not isinstance(m, dict):
-                raise DataError(f"message is a {type(m).__name__}, expected an object", field=field)
-            role = ROLES.get(str(m.get("role")))
-            if role is None:
-                raise DataError(f"unknown role {m.get('role')!r}", field=f"{field}.role")
-            content = m.get("content")
-            if isinstance(content, str):
-                parts: list[Part] = [TextPart(content)]
-            elif isinstance(content, list):
-                parts = [part_from_dict(p, ctx, f"{field}.content[{j}]") for j, p in enumerate(content)]
-            elif content is None:
-                parts = []
-            else:
-                raise DataError(f"content is a {type(content).__name__}, expected a string or a list", field=f"{field}.content")
-            messages.append(Message(role, parts, train=m.get("train") if isinstance(m.get("train"), bool) else None))
-        for col, kind in (("images", "image"), ("image", "image"), ("videos", "video"), ("audios", "audio")):
-            if row.get(col) is not None and as_list(row.get(col)):
-                fill_placeholders(messages, as_list(row[col]), kind, ctx, col)
-        for i, m in enumerate(messages):
-            for j, p in enumerate(m.parts):
-                if isinstance(p, MediaPart) and p.ref == MediaRef():
-                    raise DataError(f"{p.type} placeholder has no data and no column fills it", field=f"messages[{i}].content[{j}]")
+                raise DataError(f"message is a {type(m).__name__}, expected an object with 'role' and 'content'", field=field)
+            role = role_of(m.get("role"), f"{field}.role")
+            parts = parse_content(m.get("content"), ctx, f"{field}.content", slots, kinds)
+            messages.append(Message(role, parts, train=train_flag(m, field)))
+        slots.fill(messages, row, ctx)
         return Conversation(messages)

@@ -24,7 +24,8 @@ EXTENSIONS: dict[str, Modality] = {
     **dict.fromkeys(("mp4", "webm", "mov", "avi", "mkv", "m4v", "mpeg", "mpg"), "video"),
     **dict.fromkeys(("pdf", "txt", "md"), "document"),
 }
-_DOCUMENT_MIMES = {"application/pdf", "text/plain", "text/markdown"}
+_DOCUMENT_MIMES_BY_EXT = {"pdf": "application/pdf", "txt": "text/plain", "md": "text/markdown"}
+_DOCUMENT_MIMES = set(_DOCUMENT_MIMES_BY_EXT.values())
 _DATA_URI_RE = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*),", re.IGNORECASE)
 
 
@@ -36,11 +37,20 @@ def modality_of_mime(mime: str) -> Modality | None:
     return top if top in ("image", "audio", "video") else None  # type: ignore[return-value]
 
 
-def modality_of_name(name: str) -> Modality | None:
-    """Modality from a file name or URL's extension (query strings and fragments ignored)."""
+def _extension(name: str) -> str:
     stem = re.split(r"[?#]", name, maxsplit=1)[0]
     _, dot, ext = stem.rpartition(".")
-    return EXTENSIONS.get(ext.lower()) if dot and "/" not in ext else None
+    return ext.lower() if dot and "/" not in ext else ""
+
+
+def modality_of_name(name: str) -> Modality | None:
+    """Modality from a file name or URL's extension (query strings and fragments ignored)."""
+    return EXTENSIONS.get(_extension(name))
+
+
+def mime_of_name(name: str) -> str | None:
+    """The MIME type of a document name (a PDF and a text file are both 'document')."""
+    return _DOCUMENT_MIMES_BY_EXT.get(_extension(name))
 
 
 def data_uri_mime(uri: str, field: str) -> str:

@@ -37,7 +37,13 @@ def get_family(family_id: str) -> type[Family]:
     return fams[family_id]
 
 
-def family_for_model_type(model_type: str) -> type[Family]:
+def family_for_model_type(model_type: str, vision_type: str | None = None) -> type[Family]:
+    """The family claiming ``model_type``. A family may claim ``"<model_type>/<vision model_type>"``
+    (Pixtral checkpoints are ``llava`` with a ``pixtral`` vision tower); that beats a bare model type."""
+    if vision_type:
+        for fam in all_families().values():
+            if f"{model_type}/{vision_type}" in fam.model_types:
+                return fam
     for fam in all_families().values():
         if model_type in fam.model_types:
             return fam
@@ -53,7 +59,8 @@ def family_for_checkpoint(path: str) -> type[Family]:
         # mmtune's tiny checkpoints record which recipe made them (mistral_small_3_1 vs magistral)
         if cfg.get("mmtune_family") in all_families():
             return get_family(cfg["mmtune_family"])
-        return family_for_model_type(cfg.get("model_type", "?"))
+        vision = cfg.get("vision_config")
+        return family_for_model_type(cfg.get("model_type", "?"), vision.get("model_type") if isinstance(vision, dict) else None)
     try:
         from transformers import AutoConfig
 
@@ -62,4 +69,4 @@ def family_for_checkpoint(path: str) -> type[Family]:
         raise ConfigError(
             f"base_model {path!r} is neither a local checkpoint folder nor loadable from the hub ({e.__class__.__name__})"
         ) from None
-    return family_for_model_type(cfg.model_type)
+    return family_for_model_type(cfg.model_type, getattr(getattr(cfg, "vision_config", None), "model_type", None))

@@ -71,6 +71,12 @@ class Family:
 
         return getattr(transformers, cls.auto_model_class)
 
+    @classmethod
+    def load_model(cls, path: str, **kwargs: Any) -> Any:
+        """The model of a checkpoint (``kwargs``: ``from_pretrained`` options such as dtype or
+        quantization); a family overrides it when loading leaves something to repair."""
+        return cls.model_class().from_pretrained(path, **kwargs)
+
     # -- module groups ---------------------------------------------------------------------------
     @classmethod
     def group_of(cls, name: str) -> str:
@@ -107,6 +113,29 @@ class Family:
             if values:
                 kw[cls.processor_media_kwargs[modality]] = values
         return kw
+
+    @classmethod
+    def encode_conversation(
+        cls, processor: Any, renderer: Any, conv: Any, train_on_inputs: bool = False,
+        roles_to_train: tuple[str, ...] = ("assistant",), media_ids: set[int] | frozenset[int] = frozenset(),
+    ) -> Any:
+        """Input ids, labels and model tensors (``preprocess.encode.Encoded``) for a training row.
+
+        The default renders the chat template message by message and encodes the chunks. A family
+        whose checkpoints encode chats without a Jinja template (mistral-common's tekken) overrides
+        this and still builds labels message by message.
+        """
+        from mmtune.preprocess.encode import encode_chunks
+
+        return encode_chunks(cls, processor, renderer.chunks(conv, train_on_inputs, roles_to_train), media_ids)
+
+    @classmethod
+    def encode_prompt(cls, processor: Any, renderer: Any, conv: Any) -> dict[str, torch.Tensor]:
+        """Model inputs to generate the next assistant turn of ``conv`` (which ends with a user turn)."""
+        from mmtune.preprocess.encode import media_by_modality
+
+        text, media = renderer.prompt(conv)
+        return cls.encode_full(processor, text, media_by_modality(media))
 
     @classmethod
     def chunk_ids(cls, processor: Any, text: str, media: dict[str, list]) -> list[int]:

@@ -75,7 +75,12 @@ class Lfm2VL(Family):
     def make_tiny(
         cls, out_dir: Path, seed: int = 0, hidden: int = 64, vision_dim: int = 32, vision_layers: int = 2, **_: Any,
     ) -> None:
-        from transformers import Lfm2VlConfig, Lfm2VlForConditionalGeneration, Lfm2VlImageProcessor, Lfm2VlProcessor
+        from transformers import (
+            Lfm2VlConfig,
+            Lfm2VlForConditionalGeneration,
+            Lfm2VlImageProcessor,
+            Lfm2VlProcessor,
+        )
 
         from mmtune.models.tiny_tokenizer import train_tokenizer
 

@@ -75,7 +75,12 @@ class Llama4(Family):
         cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, vision_dim: int = 32,
         vision_depth: int = 2, **_: Any,
     ) -> None:
-        from transformers import Llama4Config, Llama4ForConditionalGeneration, Llama4ImageProcessor, Llama4Processor
+        from transformers import (
+            Llama4Config,
+            Llama4ForConditionalGeneration,
+            Llama4ImageProcessor,
+            Llama4Processor,
+        )
 
         from mmtune.models.tiny_tokenizer import train_tokenizer
 

@@ -68,13 +68,38 @@ class Mllama(Family):
         # (it adds one to any text lacking it), so the tokenizer alone gives the chunk's ids.
         return processor.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    @classmethod
+    def prepare_inputs(cls, batch: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """Fit the cross-attention mask to the padded batch.
+
+        A text-only row has no mask, so when it is the longest row of a batch the stacked mask
+        is shorter than ``input_ids``; positions past a row's end (and text-only rows) attend to
+        no image, which is what zero padding means. Without any image the mask must go.
+        """
+        batch = super().prepare_inputs(batch, dtype)
+        mask = batch.get("cross_attention_mask")
+        if mask is None:
+            return batch
+        if "pixel_values" not in batch:
+            batch.pop("cross_attention_mask")
+            return batch
+        short = batch["input_ids"].shape[1] - mask.shape[1]
+        if short > 0:
+            batch["cross_attention_mask"] = torch.nn.functional.pad(mask, (0, 0, 0, 0, 0, short))
+        return batch
+
     # -- tiny checkpoint -------------------------------------------------------------------------
     @classmethod
     def make_tiny(
         cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, vision_dim: int = 32,
         vision_depth: int = 2, **_: Any,
     ) -> None:
-        from transformers import MllamaConfig, MllamaForConditionalGeneration, MllamaImageProcessor, MllamaProcessor
+        from transformers import (
+            MllamaConfig,
+            MllamaForConditionalGeneration,
+            MllamaImageProcessor,
+            MllamaProcessor,
+        )
 
         from mmtune.models.tiny_tokenizer import train_tokenizer
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family
+from mmtune.models.families.base import Family, video_metadata
 
 # Written for mmtune from the public ChatML description of Qwen2-VL's prompt format.
 QWEN2_VL_TEMPLATE = (
@@ -54,6 +54,16 @@ class Qwen2VL(Family):
     vision_pattern = r"^model\.visual\.(?!merger\.)"
     projector_pattern = r"^model\.visual\.merger\."
     hub_example = "Qwen/Qwen2-VL-7B-Instruct"
+
+    @classmethod
+    def processor_call_kwargs(cls, media: dict[str, list]) -> dict:
+        """Videos go in as frame lists with their timing (Qwen2.5-VL derives temporal positions from it)."""
+        kw = super().processor_call_kwargs({k: v for k, v in media.items() if k != "video"})
+        clips = media.get("video") or []
+        if clips:
+            kw["videos"] = [list(c.frames) for c in clips]
+            kw["video_metadata"] = [video_metadata(c) for c in clips]
+        return kw
 
     @classmethod
     def tiny_configs(cls, tok: Any, hidden: int, layers: int, vision_dim: int, vision_depth: int) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from mmtune.errors import DataError
 from mmtune.models.families import register
 from mmtune.models.families.base import SEQUENCE_KEYS, Family, video_metadata
 from mmtune.models.tiny_save import save_tiny
@@ -64,14 +65,42 @@ class SmolVLM2(Family):
     hub_example = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
 
     @classmethod
-    def processor_call_kwargs(cls, media: dict[str, list]) -> dict:
-        """Videos go in as frame lists with their timing, so frame timestamps in the prompt are real."""
-        kw = super().processor_call_kwargs({k: v for k, v in media.items() if k != "video"})
+    def encode_full(cls, processor: Any, text: str, media: dict[str, list]) -> dict[str, torch.Tensor]:
+        """Videos are expanded one at a time with the processor's own ``replace_video_token``.
+
+        One processor call with several videos pads them to the longest clip and then announces
+        that padded count ("series of four frames") for every clip, and returns them as
+        [n_videos, frames, ...]. Per clip, each prompt names its real frame count and timestamps,
+        the result does not depend on which other videos share the call (so a message tokenized
+        alone matches the whole row), and the frames of all clips become one sample's tiles.
+        """
         clips = media.get("video") or []
-        if clips:
-            kw["videos"] = [list(c.frames) for c in clips]
-            kw["video_metadata"] = [video_metadata(c) for c in clips]
-        return kw
+        if not clips:
+            return super().encode_full(processor, text, media)
+        if media.get("image"):
+            raise DataError("SmolVLM2 takes images or videos in one conversation, not both", field="video")
+        pieces = text.split(processor.video_token)
+        if len(pieces) - 1 != len(clips):
+            raise DataError(f"{len(pieces) - 1} video placeholders in the rendered text for {len(clips)} videos")
+        expanded, pixels, masks = pieces[0], [], []
+        for clip, after in zip(clips, pieces[1:]):
+            v = processor.video_processor(
+                [list(clip.frames)], video_metadata=[video_metadata(clip)], return_metadata=True, return_tensors="pt"
+            )
+            expanded += processor.replace_video_token(v, 0) + after
+            pixels.append(v["pixel_values"])
+            masks.append(v["pixel_attention_mask"])
+        out = processor.tokenizer([expanded], add_special_tokens=False, return_tensors="pt")
+        return {
+            "input_ids": out["input_ids"], "attention_mask": out["attention_mask"],
+            "pixel_values": torch.cat(pixels, dim=1), "pixel_attention_mask": torch.cat(masks, dim=1),
+        }
+
+    @classmethod
+    def chunk_ids(cls, processor: Any, text: str, media: dict[str, list]) -> list[int]:
+        if not any(media.values()):
+            return super().chunk_ids(processor, text, media)
+        return cls.encode_full(processor, text, media)["input_ids"][0].tolist()
 
     @classmethod
     def make_tiny(

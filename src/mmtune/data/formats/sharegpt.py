@@ -1,0 +1,94 @@
+"""ShareGPT / LLaVA / LLaMA-Factory rows: ``conversations`` of ``{"from", "value"}`` turns.
+
+Roles are ``human`` / ``gpt`` / ``system`` (LLaMA-Factory adds ``observation`` and
+``function_call``; ``user`` / ``assistant`` are accepted too, as are ``role`` / ``content`` keys).
+Media go in ``images`` / ``videos`` / ``audios`` columns (LLaVA: one ``image``), and the text says
+where with ``<image>``, ``<video>`` and ``<audio>``: the n-th tag takes the n-th item, and the
+counts must match. A row with media but no tags gets them at the start of its first user turn.
+Tags are placeholders only in datasets that have the media column (``<video>`` in a text-only
+dataset may well be HTML).
+An optional ``system`` column becomes the first message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmtune.conversation import Conversation, Message, Role, TextPart
+from mmtune.data.formats import register
+from mmtune.data.formats.base import Format, RowContext
+from mmtune.data.formats.messages import role_of
+from mmtune.data.formats.placeholders import Placeholders, tag_kinds
+from mmtune.errors import DataError
+
+ROLES: dict[str, Role] = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+    "function_call": "assistant",
+    "system": "system",
+    "observation": "tool",
+    "tool": "tool",
+    "function": "tool",
+}
+_COLUMNS = ("conversations", "conversation", "messages")
+
+
+def _turns(row: dict[str, Any]) -> tuple[str, Any]:
+    for col in _COLUMNS:
+        if row.get(col) is not None:
+            return col, row[col]
+    return "conversations", None
+
+
+def _is_turn(t: Any) -> bool:
+    return isinstance(t, dict) and ("from" in t and "value" in t)
+
+
+@register
+class ShareGPTFormat(Format):
+    name = "sharegpt"
+    aliases = ("llava", "llama_factory")
+    priority = 5
+
+    @classmethod
+    def detect(cls, row: dict[str, Any]) -> bool:
+        col, turns = _turns(row)
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, dict) for t in turns):
+            return False
+        # ``messages`` with role/content is the chat_template format; elsewhere either key pair.
+        return all(_is_turn(t) or (col != "messages" and "role" in t and "content" in t) for t in turns)
+
+    @classmethod
+    def convert(cls, row: dict[str, Any], ctx: RowContext) -> Conversation:
+        col, turns = _turns(row)
+        if turns is None:
+            raise DataError("the row has no 'conversations' column", field="conversations")
+        if not isinstance(turns, list) or not turns:
+            raise DataError(f"{col!r} is {'empty' if turns == [] else 'a ' + type(turns).__name__}, expected a list of turns", field=col)
+        slots = Placeholders()
+        kinds = tag_kinds(row)
+        messages: list[Message] = []
+        system = row.get("system")
+        if system is not None:
+            if not isinstance(system, str):
+                raise DataError(f"'system' is a {type(system).__name__}, expected a string", field="system")
+            if system.strip():
+                messages.append(Message("system", [TextPart(system)]))
+        for i, t in enumerate(turns):
+            field = f"{col}[{i}]"
+            if not isinstance(t, dict):
+                raise DataError(f"turn is a {type(t).__name__}, expected an object with 'from' and 'value'", field=field)
+            who, text = (t.get("from"), t.get("value")) if "from" in t else (t.get("role"), t.get("content"))
+            if who is None:
+                raise DataError("turn has no 'from'", field=field)
+            role = role_of(who, f"{field}.from", ROLES)
+            if text is None:
+                text = ""
+            if not isinstance(text, str):
+                raise DataError(f"'value' is a {type(text).__name__}, expected a string", field=f"{field}.value")
+            messages.append(Message(role, slots.split_text(text, f"{field}.value", kinds)))
+        slots.fill(messages, row, ctx)
+        return Conversation(messages)

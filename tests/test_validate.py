@@ -1,0 +1,134 @@
+"""``mmtune validate`` lists exactly the bad rows, with messages a user can act on, and exits 1;
+a clean dataset exits 0. Runs against a tiny qwen2_vl checkpoint (processor only, no weights)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+from media_fixtures import make_png, make_wav
+
+from mmtune.cli import main
+from mmtune.config import load_config
+from mmtune.validate import validate
+
+
+def _user(text, *media):
+    return {"role": "user", "content": [*media, {"type": "text", "text": text}]}
+
+
+def _image(path):
+    return {"type": "image", "path": path}
+
+
+def _assistant(text):
+    return {"role": "assistant", "content": text}
+
+
+GOOD = {"messages": [_user("Color?", _image("red.png")), _assistant("Red.")]}
+PLANTED = [
+    GOOD,                                                                                # 0 ok
+    {"messages": [_user("Color?", _image("missing.png")), _assistant("Red.")]},          # 1 missing image
+    {"messages": [_user("Color?", _image("broken.png")), _assistant("Red.")]},           # 2 undecodable image
+    {"messages": [_user("Hello?")]},                                                     # 3 no assistant turn
+    {"messages": [_user("Hi"), _assistant("Hello."), _user("Bye")]},                     # 4 last turn is user
+    {"messages": [{"role": "robot", "content": "beep"}, _assistant("Hi.")]},             # 5 unknown role
+    {"messages": [{"role": "user", "content": "<image> and <image>?"}, _assistant("Two.")],
+     "images": ["red.png"]},                                                             # 6 placeholder count
+    {"messages": [_user("Tell me everything."), _assistant("word " * 150)]},             # 7 too long
+    {"messages": [_user("Listen.", {"type": "audio", "path": "tone.wav"}), _assistant("A tone.")]},  # 8 audio
+    {"messages": [_user("Again?", _image("red.png")), _assistant("Still red.")]},        # 9 ok
+]
+
+
+@pytest.fixture
+def project(tmp_path, tiny_ckpt):
+    """A folder with a config, a dataset with planted bad rows, a clean dataset and a CSV."""
+    make_png(tmp_path / "media" / "red.png", color=(255, 0, 0))
+    (tmp_path / "media" / "broken.png").write_bytes(b"this is not a png")
+    make_wav(tmp_path / "media" / "tone.wav")
+    (tmp_path / "media" / "planted.jsonl").write_text("".join(json.dumps(r) + "\n" for r in PLANTED))
+    (tmp_path / "media" / "clean.jsonl").write_text(json.dumps(GOOD) + "\n" + json.dumps(PLANTED[9]) + "\n")
+    with open(tmp_path / "sheet.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["prompt", "completion", "files"])
+        w.writerow(["skipped by the split", "", "nothing.png"])  # bad, but outside train[1:]
+        w.writerow(["Color?", "Red.", "red.png"])
+        w.writerow(["Color?", "Red.", "gone.png"])  # row 1 after the split
+    ckpt = str(tiny_ckpt("qwen2_vl"))
+
+    def write(name: str, datasets: list[dict]) -> str:
+        cfg = {"base_model": ckpt, "sequence_len": 160, "datasets": datasets}
+        (tmp_path / name).write_text(yaml.safe_dump(cfg))
+        return str(tmp_path / name)
+
+    bad = write("bad.yaml", [
+        {"path": "media/planted.jsonl"},
+        {"path": "sheet.csv", "type": "prompt_completion", "split": "train[1:]", "media_dir": "media"},
+        {"path": "media/absent.jsonl"},
+    ])
+    clean = write("clean.yaml", [{"path": "media/clean.jsonl"}])
+    return tmp_path, bad, clean
+
+
+def test_validate_lists_exactly_the_planted_rows(project):
+    tmp_path, bad, _ = project
+    report = validate(load_config(bad), workers=1)
+    probs = report.problems
+    assert [(p["dataset"], p["row"]) for p in probs] == [
+        ("media/absent.jsonl", None),
+        ("media/planted.jsonl", 1), ("media/planted.jsonl", 2), ("media/planted.jsonl", 3),
+        ("media/planted.jsonl", 4), ("media/planted.jsonl", 5), ("media/planted.jsonl", 6),
+        ("media/planted.jsonl", 7), ("media/planted.jsonl", 8),
+        ("sheet.csv", 1),
+    ]
+    by_row = {(p["dataset"], p["row"]): p for p in probs}
+
+    def check(key, field, error):
+        assert (by_row[key]["field"], by_row[key]["error"]) == (field, error)
+
+    assert by_row[("media/absent.jsonl", None)]["error"].startswith("dataset 'media/absent.jsonl' not found")
+    # Media messages come from data/media; they must name the file and say what is wrong.
+    assert by_row[("media/planted.jsonl", 1)]["field"] == "image[0]"
+    assert by_row[("media/planted.jsonl", 1)]["error"].startswith("image 'missing.png' not found (looked in ")
+    assert by_row[("media/planted.jsonl", 2)]["error"].startswith("image 'broken.png' could not be decoded")
+    check(("media/planted.jsonl", 3), "messages", "row has no assistant turn (nothing to train on)")
+    check(("media/planted.jsonl", 4), "messages", "the last turn is 'user'; a training row must end with an assistant turn")
+    check(("media/planted.jsonl", 5), "messages[0].role",
+          "unknown role 'robot' (known roles: assistant, developer, gpt, human, model, system, tool, user)")
+    check(("media/planted.jsonl", 6), "images", "2 <image> placeholder(s) in the text but 1 item(s) in column 'images'")
+    assert by_row[("media/planted.jsonl", 7)]["field"] == "length"
+    assert by_row[("media/planted.jsonl", 7)]["error"].endswith("more than sequence_len 160")
+    check(("media/planted.jsonl", 8), "audio",
+          "audio input is not supported by model family 'qwen2_vl' (it takes: image, video)")
+    assert by_row[("sheet.csv", 1)]["error"].startswith("image 'gone.png' not found")
+    assert (report.rows_total, report.rows_ok) == (12, 3)
+    assert [(d.label, d.format, d.rows, d.ok, d.problems) for d in report.datasets] == [
+        ("media/planted.jsonl", "chat_template", 10, 2, 8),
+        ("sheet.csv", "prompt_completion", 2, 1, 1),
+        ("media/absent.jsonl", "-", 0, 0, 1),
+    ]
+
+
+def test_cli_validate_writes_the_report_and_exits_1(project, capsys):
+    tmp_path, bad, _ = project
+    out = tmp_path / "reports" / "validate.json"
+    assert main(["validate", bad, "--report", str(out), "--workers", "2"]) == 1
+    rep = json.loads(out.read_text())
+    assert (rep["rows_total"], rep["rows_ok"]) == (12, 3)
+    assert len(rep["problems"]) == 10
+    assert set(rep["problems"][0]) == {"dataset", "row", "field", "error"}
+    assert rep["problems"][-1]["dataset"] == "sheet.csv"
+    text = capsys.readouterr().out
+    assert "10 problem(s); 3 of 12 rows are OK" in text
+    assert "messages[0].role" in text  # brackets are printed as written, not read as markup
+
+
+def test_cli_validate_clean_dataset_exits_0(project, capsys):
+    tmp_path, _, clean = project
+    out = tmp_path / "ok.json"
+    assert main(["validate", clean, "--report", str(out)]) == 0
+    assert json.loads(out.read_text()) == {"rows_total": 2, "rows_ok": 2, "problems": []}
+    assert "all 2 rows are OK" in capsys.readouterr().out
