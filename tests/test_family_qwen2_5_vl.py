@@ -7,9 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor
-
 from family_checks import (
     assert_loss_goes_down,
     assert_same_logits,
@@ -19,6 +16,9 @@ from family_checks import (
     supervised_text,
     unpack_tensors,
 )
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
 from mmtune.config import parse_config
 from mmtune.models.families import family_for_checkpoint, get_family
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor
-
 from family_checks import (
     assert_loss_goes_down,
     assert_same_logits,
@@ -18,6 +16,9 @@ from family_checks import (
     supervised_text,
     unpack_tensors,
 )
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
 from mmtune.config import parse_config
 from mmtune.errors import ConfigError
 from mmtune.models.families import family_for_checkpoint, get_family
@@ -111,6 +112,20 @@ def test_video_rows_carry_real_timestamps(tiny_ckpt, tmp_path):
     media = {rp.processor.tokenizer.convert_tokens_to_ids(t) for t in FAMILY.media_tokens}
     assert not media & _supervised_ids(enc)
     assert unpack_tensors(enc["mm"])["pixel_values"].shape == (1, 6, 3, 64, 64)
+
+
+def test_checkpoint_template_without_video_branch(tiny_ckpt, tmp_path):
+    """Older hub templates drop video parts; the family's template takes over for them."""
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_ckpt("smolvlm2"), ckpt)
+    no_video = FAMILY.chat_template.replace("{%- elif p['type'] == 'video' -%}{{ '<video>' }}", "")
+    assert "video" not in no_video
+    (ckpt / "chat_template.jinja").write_text(no_video)
+    rp = row_processor(ckpt, tmp_path)
+    row = _video_conversation(_gif(tmp_path, "four.gif", 4), _gif(tmp_path, "two.gif", 2))
+    enc = encode_row(rp, row, str(tmp_path))
+    assert "series of two frames" in rp.processor.tokenizer.decode(enc["input_ids"])
+    assert supervised_text(rp, enc) == " four colors<end_of_utterance> two colors<end_of_utterance>"
 
 
 def test_images_and_video_in_one_row_are_refused(tiny_ckpt, tmp_path):

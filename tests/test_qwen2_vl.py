@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor
-
 from family_checks import (
     assert_loss_goes_down,
     assert_same_logits,
@@ -16,6 +13,9 @@ from family_checks import (
     run_training,
     supervised_text,
 )
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
 from mmtune.cli import main
 
 

@@ -83,10 +83,39 @@ def _apply_split(ds: datasets.Dataset, split: str) -> datasets.Dataset:
 # -- readers -------------------------------------------------------------------------------------
 
 
-def _table(columns: dict[str, list[Any]]) -> datasets.Dataset:
-    # ``use_json`` keeps values whose types differ between rows (content as a string in one
-    # message and a list of parts in the next) exactly as written instead of failing in Arrow.
-    return datasets.Dataset.from_dict(columns, on_mixed_types="use_json")
+class RowTable:
+    """Rows read with Python's own parsers (json, csv, openpyxl), kept as Python objects.
+
+    Not an Arrow table on purpose: Arrow needs one type per column, and ``datasets``'
+    ``on_mixed_types="use_json"`` escape hatch turns a string such as ``"3"`` into the int 3
+    on the way back (observed with datasets 5.2), which would silently change answers.
+    """
+
+    def __init__(self, columns: dict[str, list[Any]]):
+        self.column_names = list(columns)
+        self._columns = columns
+        self._n = len(next(iter(columns.values()))) if columns else 0
+        self._index: range | list[int] = range(self._n)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        j = self._index[i]
+        return {k: v[j] for k, v in self._columns.items()}
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def select(self, indices: range | list[int]) -> RowTable:
+        out = RowTable.__new__(RowTable)
+        out.column_names, out._columns, out._n = self.column_names, self._columns, self._n
+        out._index = [self._index[i] for i in indices]
+        return out
+
+
+def _table(columns: dict[str, list[Any]]) -> RowTable:
+    return RowTable(columns)
 
 
 def _from_rows(rows: list[Any], where: str) -> datasets.Dataset:
@@ -274,7 +303,9 @@ def _undecoded(feature: Any) -> Any:
     return feature
 
 
-def _keep_media_undecoded(ds: datasets.Dataset) -> datasets.Dataset:
+def _keep_media_undecoded(ds: datasets.Dataset | RowTable) -> datasets.Dataset | RowTable:
+    if isinstance(ds, RowTable):
+        return ds
     features = ds.features
     new = datasets.Features({k: _undecoded(v) for k, v in features.items()})
     return ds if new == features else ds.cast(new)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from mmtune.conversation import Conversation, MediaPart, MediaRef, Message, TextPart
+from mmtune.data.documents import expand_documents
 from mmtune.data.media import decode_media
 from mmtune.models.families import get_family
 from mmtune.models.loading import load_model
@@ -59,6 +60,7 @@ class Predictor:
     @torch.no_grad()
     def answer(self, conv: Conversation, max_new_tokens: int = 64) -> str:
         """Generate the assistant's reply to ``conv`` (which must end with a user turn)."""
+        conv = expand_documents(conv, self.settings.media)
         for part in conv.media():
             if part.value is None:
                 part.value = decode_media(part, self.settings.media)

@@ -223,8 +223,10 @@ class MistralChatFamily(Family):
 
     # -- hooks called by the pipeline ---------------------------------------------------------
     @classmethod
-    def _check_template(cls, renderer: Any) -> None:
-        if renderer is not None and renderer.template != cls.chat_template:
+    def _check_template(cls, processor: Any, renderer: Any) -> None:
+        """A template other than ours or the checkpoint's own was asked for: it cannot apply."""
+        own = getattr(processor, "chat_template", None) or getattr(processor.tokenizer, "chat_template", None)
+        if renderer is not None and renderer.template not in (cls.chat_template, own):
             raise ConfigError(
                 f"model family {cls.id!r} encodes chats with the checkpoint's mistral-common tokenizer "
                 "(tekken.json); a custom chat_template / chat_template_jinja cannot change that format"
@@ -235,11 +237,13 @@ class MistralChatFamily(Family):
         cls, processor: Any, renderer: Any, conv: Any, train_on_inputs: bool = False,
         roles_to_train: tuple[str, ...] = ("assistant",), media_ids: set[int] | frozenset[int] = frozenset(),
     ) -> Any:
+        """Labels per message: an assistant turn is its answer + ``</s>`` (mistral-common has no
+        header before answers); a user/system turn trained through ``roles_to_train`` counts whole."""
         if cls.mistral_tokenizer(processor) is None:
             return super().encode_conversation(processor, renderer, conv, train_on_inputs, roles_to_train, media_ids)
         from mmtune.preprocess.encode import Encoded
 
-        cls._check_template(renderer)
+        cls._check_template(processor, renderer)
         start, pieces, images, audios = cls.encode_messages(processor, conv, finetuning=True)
         ids = list(start)
         labels = list(start) if train_on_inputs else [IGNORE] * len(start)
@@ -265,7 +269,7 @@ class MistralChatFamily(Family):
     def encode_prompt(cls, processor: Any, renderer: Any, conv: Any) -> dict[str, torch.Tensor]:
         if cls.mistral_tokenizer(processor) is None:
             return super().encode_prompt(processor, renderer, conv)
-        cls._check_template(renderer)
+        cls._check_template(processor, renderer)
         start, pieces, images, audios = cls.encode_messages(processor, conv, finetuning=False)
         ids = list(start) + [t for _, toks in pieces for t in toks]
         return {

@@ -187,8 +187,8 @@ def default_cache_root() -> Path:
 
 def default_workers(cfg: Config, n_rows: int) -> int:
     """Worker processes for ``n_rows`` rows: the config's choice, else 1 for small jobs
-    (starting a process that loads the processor costs seconds), else up to 4."""
-    return cfg.dataset_processes or (1 if n_rows < 64 else min(4, os.cpu_count() or 1))
+    (starting a process that imports torch and loads the processor costs 5-10 s), else up to 4."""
+    return cfg.dataset_processes or (1 if n_rows < 2000 else min(4, os.cpu_count() or 1))
 
 
 def process_rows(

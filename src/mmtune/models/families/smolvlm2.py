@@ -65,6 +65,20 @@ class SmolVLM2(Family):
     hub_example = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
 
     @classmethod
+    def load_processor(cls, path: str, **kwargs: Any) -> Any:
+        """The checkpoint's processor; a template with no video branch gets this family's one.
+
+        Templates saved with older SmolVLM2 checkpoints drop video parts, so the rendered text
+        would have no ``<video>`` for the processor to expand (transformers' own
+        ``apply_chat_template`` swaps in its default template for videos for the same reason).
+        This family's template renders text and images the same way and videos as ``<video>``.
+        """
+        processor = super().load_processor(path, **kwargs)
+        if "video" not in (processor.chat_template or ""):
+            processor.chat_template = cls.chat_template
+        return processor
+
+    @classmethod
     def encode_full(cls, processor: Any, text: str, media: dict[str, list]) -> dict[str, torch.Tensor]:
         """Videos are expanded one at a time with the processor's own ``replace_video_token``.
 

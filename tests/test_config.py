@@ -1,0 +1,104 @@
+"""Config: Axolotl keys load, unknown keys get a suggestion, bad values name their key path."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from mmtune.config import AXOLOTL_KEYS_WITHOUT_EFFECT, load_config, parse_config
+from mmtune.errors import ConfigError
+
+BASE = {"base_model": "some/model", "datasets": [{"path": "data.jsonl", "type": "chat_template"}]}
+
+
+def test_axolotl_multimodal_config_loads(tmp_path):
+    (tmp_path / "cfg.yaml").write_text(
+        """
+base_model: Qwen/Qwen2-VL-7B-Instruct
+processor_type: AutoProcessor
+chat_template: qwen2_vl
+datasets:
+  - path: HuggingFaceH4/llava-instruct-mix-vsft
+    type: chat_template
+    split: train[:1%]
+adapter: lora
+lora_r: 32
+lora_alpha: 16
+lora_dropout: 0.05
+lora_target_modules: 'model.language_model.layers.[\\d]+.(mlp|cross_attn|self_attn).(up|down|gate|q|k|v|o)_proj'
+image_size: [448, 336]
+image_resize_algorithm: bicubic
+sequence_len: 8192
+micro_batch_size: 1
+gradient_accumulation_steps: 4
+num_epochs: 1
+learning_rate: 0.0002
+lr_scheduler: cosine
+optimizer: adamw_torch
+bf16: true
+gradient_checkpointing: true
+skip_prepare_dataset: true
+remove_unused_columns: false
+flash_attention: true
+wandb_project: demo
+"""
+    )
+    cfg = load_config(tmp_path / "cfg.yaml")
+    assert cfg.image_wh == (448, 336)
+    assert cfg.datasets[0].split == "train[:1%]"
+    assert cfg.base_model == "Qwen/Qwen2-VL-7B-Instruct"  # a hub id stays a hub id
+    assert cfg.output_dir.startswith(str(tmp_path))
+
+
+def test_unknown_key_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"unknown key 'lora_targets'; did you mean 'lora_target_modules'\?"):
+        parse_config({**BASE, "lora_targets": ["q_proj"]})
+
+
+def test_unknown_dataset_key_names_its_place():
+    with pytest.raises(ConfigError, match=r"unknown key datasets\[0\]\.'meda_dir'; did you mean 'media_dir'\?"):
+        parse_config({**BASE, "datasets": [{"path": "x.jsonl", "meda_dir": "m"}]})
+
+
+def test_bad_value_names_the_key_path():
+    with pytest.raises(ConfigError, match=r"micro_batch_size: Input should be greater than 0"):
+        parse_config({**BASE, "micro_batch_size": 0})
+    with pytest.raises(ConfigError, match=r"image_size"):
+        parse_config({**BASE, "image_size": [1, 2, 3]})
+    with pytest.raises(ConfigError, match=r"adapter"):
+        parse_config({**BASE, "adapter": "loraa"})
+
+
+def test_axolotl_keys_without_effect_warn(caplog):
+    with caplog.at_level(logging.INFO, logger="mmtune"):
+        parse_config({**BASE, "flash_attention": True, "skip_prepare_dataset": True})
+    text = caplog.text
+    assert "'flash_attention' is an Axolotl key mmtune does not act on yet; it has no effect" in text
+    assert "'skip_prepare_dataset' has no effect: mmtune always preprocesses" in text
+    assert "deepspeed" in AXOLOTL_KEYS_WITHOUT_EFFECT
+
+
+def test_quantization_without_cuda_is_a_clear_error(tiny_ckpt, tmp_path):
+    import torch
+
+    from mmtune.models.loading import quantization_config
+
+    cfg = parse_config({**BASE, "adapter": "qlora"})
+    assert cfg.load_in_4bit
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"load_in_4bit \(QLoRA\) needs a CUDA GPU"):
+            quantization_config(cfg)
+
+
+def test_freeze_options_are_for_full_fine_tuning():
+    with pytest.raises(ConfigError, match="apply to full fine-tuning"):
+        parse_config({**BASE, "adapter": "lora", "freeze_vision_tower": False})
+
+
+def test_missing_config_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("base_model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")

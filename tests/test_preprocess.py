@@ -1,0 +1,147 @@
+"""Preprocessing: legacy image columns, cache reuse, bad rows (collected or skipped), CLI views."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from family_checks import tiny_config, write_jsonl
+from PIL import Image
+
+from mmtune.cli import main
+from mmtune.errors import BadRowsError
+from mmtune.preprocess.pipeline import prepare, settings_from_config
+
+
+def _img(path, color="red", size=(64, 48)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+    return path
+
+
+def _row(answer="red", images=("imgs/a.png",)):
+    return {"messages": [
+        {"role": "user", "content": [*({"type": "image", "path": p} for p in images), {"type": "text", "text": "Color?"}]},
+        {"role": "assistant", "content": answer},
+    ]}
+
+
+def _bad_rows(tmp_path):
+    _img(tmp_path / "imgs/a.png")
+    (tmp_path / "imgs/broken.png").write_bytes(b"not an image at all")
+    return [
+        _row(),
+        _row(images=("imgs/3.png",)),
+        _row(images=("imgs/broken.png",)),
+        {"messages": [{"role": "user", "content": "hello?"}]},
+        _row(answer="3"),  # a numeric-looking answer must stay the string "3"
+    ]
+
+
+def test_bad_rows_stop_before_training_with_the_full_list(tiny_ckpt, tmp_path):
+    data = write_jsonl(tmp_path / "data.jsonl", _bad_rows(tmp_path))
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path)
+    settings, proc = settings_from_config(cfg)
+    with pytest.raises(BadRowsError) as err:
+        prepare(cfg, settings, processor=proc)
+    report = err.value.report
+    assert (report.read, report.kept, report.dropped) == (5, 2, 3)
+    msgs = [str(e) for e in report.errors]
+    assert msgs[0] == f"{data} row 1: image 'imgs/3.png' not found (looked in {tmp_path})"
+    assert msgs[1].startswith(f"{data} row 2: image 'imgs/broken.png' could not be decoded")
+    assert msgs[2] == f"{data} row 3: row has no assistant turn (nothing to train on)"
+    assert "on_bad_rows: skip" in str(err.value)
+
+
+def test_skip_drops_bad_rows_and_accounts_for_every_row(tiny_ckpt, tmp_path, caplog):
+    data = write_jsonl(tmp_path / "data.jsonl", _bad_rows(tmp_path))
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, on_bad_rows="skip")
+    settings, proc = settings_from_config(cfg)
+    with caplog.at_level(logging.WARNING, logger="mmtune"):
+        prep = prepare(cfg, settings, processor=proc)
+    assert prep.report.kept + prep.report.dropped == prep.report.read == 5
+    assert [r["row"] for r in prep.dataset] == [0, 4]
+    assert "dropped 3 of 5 rows" in caplog.text
+    tok = proc.tokenizer
+    assert tok.decode([t for t in prep.dataset[1]["labels"] if t != -100]) == "3<|im_end|>"
+
+
+def test_second_preprocess_reuses_the_cache(tiny_ckpt, tmp_path, caplog):
+    _img(tmp_path / "imgs/a.png")
+    data = write_jsonl(tmp_path / "data.jsonl", [_row()] * 3)
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path)
+    settings, proc = settings_from_config(cfg)
+    first = prepare(cfg, settings, processor=proc)
+    with caplog.at_level(logging.INFO, logger="mmtune"):
+        second = prepare(cfg, settings, processor=proc)
+    assert not first.reused and second.reused
+    assert "reusing preprocessed data" in caplog.text
+    assert second.dataset["input_ids"] == first.dataset["input_ids"]
+    # a changed data file is a different fingerprint
+    write_jsonl(data, [_row("blue")] * 3)
+    assert not prepare(cfg, settings, processor=proc).reused
+
+
+def test_legacy_images_column_uses_every_image(tiny_ckpt, tmp_path):
+    _img(tmp_path / "a.png", "red")
+    _img(tmp_path / "b.png", "blue", (48, 64))
+    row = {"messages": [{"role": "user", "content": "Colors?"}, {"role": "assistant", "content": "red, blue"}],
+           "images": ["a.png", "b.png"]}
+    data = write_jsonl(tmp_path / "data.jsonl", [row])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path)
+    settings, proc = settings_from_config(cfg)
+    prep = prepare(cfg, settings, processor=proc)
+    ids = prep.dataset[0]["input_ids"]
+    start = proc.tokenizer.convert_tokens_to_ids("<|vision_start|>")
+    assert ids.count(start) == 2 and prep.dataset[0]["n_media"] == 2
+
+
+def test_image_size_resizes_every_image(tiny_ckpt, tmp_path):
+    from mmtune.tensors import unpack_tensors
+
+    _img(tmp_path / "imgs/a.png", size=(300, 100))
+    data = write_jsonl(tmp_path / "data.jsonl", [_row()])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, image_size=56)
+    settings, proc = settings_from_config(cfg)
+    row = prepare(cfg, settings, processor=proc).dataset[0]
+    assert unpack_tensors(row["mm"])["image_grid_thw"].tolist() == [[1, 4, 4]]  # 56 px / 14 px patches
+
+
+def _write_cfg(tmp_path, ckpt, rows):
+    import yaml
+
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    cfg = {"base_model": str(ckpt), "datasets": [{"path": str(data)}],
+           "dataset_prepared_path": str(tmp_path / "prep"), "output_dir": str(tmp_path / "out")}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_preprocess_cli_prints_counts(tiny_ckpt, tmp_path, capsys):
+    _img(tmp_path / "imgs/a.png")
+    cfg = _write_cfg(tmp_path, tiny_ckpt("qwen2_vl"), [_row(), _row("blue")])
+    assert main(["preprocess", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "rows_read          2" in out and "rows_kept          2" in out and "media              2" in out
+    assert main(["preprocess", str(cfg)]) == 0
+    assert "reused cached preprocessing" in capsys.readouterr().out
+
+
+def test_inspect_json_lists_rows_with_labels(tiny_ckpt, tmp_path, capsys):
+    _img(tmp_path / "imgs/a.png")
+    cfg = _write_cfg(tmp_path, tiny_ckpt("qwen2_vl"), [_row(), _row("blue")])
+    assert main(["inspect", str(cfg), "--rows", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["dataset"], r["row"]) for r in rows] == [(str(tmp_path / "data.jsonl"), 0), (str(tmp_path / "data.jsonl"), 1)]
+    assert all(len(r["input_ids"]) == len(r["labels"]) for r in rows)
+    assert main(["inspect", str(cfg), "--rows", "1"]) == 0
+    assert "supervised" in capsys.readouterr().out
+
+
+def test_cli_reports_bad_rows_without_traceback(tiny_ckpt, tmp_path, caplog):
+    cfg = _write_cfg(tmp_path, tiny_ckpt("qwen2_vl"), [_row(images=("imgs/nope.png",))])
+    with caplog.at_level(logging.ERROR, logger="mmtune"):
+        assert main(["preprocess", str(cfg)]) == 2
+    assert "row 0: image 'imgs/nope.png' not found" in caplog.text
