@@ -13,6 +13,7 @@ from mmtune.data.documents import expand_documents
 from mmtune.data.media import decode_media
 from mmtune.models.families import get_family
 from mmtune.models.loading import load_model
+from mmtune.preprocess.pipeline import PrepSettings
 from mmtune.preprocess.render import Renderer
 from mmtune.runcard import RunCard
 

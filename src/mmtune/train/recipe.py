@@ -18,7 +18,13 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from mmtune.config import Config
 from mmtune.models.families import get_family
-from mmtune.models.loading import apply_training_mode, count_params, load_model, model_dtype, quantization_config
+from mmtune.models.loading import (
+    apply_training_mode,
+    count_params,
+    load_model,
+    model_dtype,
+    quantization_config,
+)
 from mmtune.preprocess.pipeline import prepare, settings_from_config
 from mmtune.runcard import RunCard
 from mmtune.train.collator import Collator
