@@ -82,7 +82,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from mmtune.infer.predict import Predictor
 
     pred = Predictor(a.output_dir)
-    print(pred.generate(a.prompt, images=a.image or [], max_new_tokens=a.max_new_tokens))
+    print(pred.generate(a.prompt, images=a.image or [], audio=a.audio or [], videos=a.video or [],
+                        max_new_tokens=a.max_new_tokens))
     return 0
 
 
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("predict", help="generate with a trained output folder")
     s.add_argument("output_dir")
     s.add_argument("--image", action="append", help="an image path (repeatable)")
+    s.add_argument("--audio", action="append", help="an audio file (repeatable)")
+    s.add_argument("--video", action="append", help="a video file (repeatable)")
     s.add_argument("--prompt", required=True)
     s.add_argument("--max-new-tokens", type=int, default=64)
     s.set_defaults(fn=cmd_predict)

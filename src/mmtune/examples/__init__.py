@@ -1,0 +1,1 @@
+"""Example configs shipped inside the package (``mmtune fetch examples`` copies them out)."""
