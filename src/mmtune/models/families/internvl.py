@@ -1,0 +1,170 @@
+"""InternVL3 (transformers' ``-hf`` checkpoints): ChatML turns, tiled images, videos as frame tiles.
+
+The prompt format is plain ChatML with no default system prompt. In the chat template an image
+is ``<IMG_CONTEXT>`` and a video ``<video>``, each followed by a newline; the processor expands
+an image into ``<img><IMG_CONTEXT>...</img>`` (``image_seq_length`` context tokens per tile: the
+crops of a dynamic tiling plus a thumbnail) and a video into one ``FrameN: <img>...</img>`` line
+per frame, each frame a single tile. Image tiles and video frames end up in one ``pixel_values``
+tensor [n_tiles, 3, H, W] in the order they appear in the text, which concatenates across a
+batch.
+
+Older converted checkpoints ship a template that writes ``<image>`` for images; this version of
+the processor only expands ``<IMG_CONTEXT>``, so such a template is replaced by this family's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmtune.errors import DataError
+from mmtune.models.families import register
+from mmtune.models.families.base import Family
+from mmtune.models.tiny_save import save_tiny
+
+# Written for mmtune from the public description of InternVL3's -hf prompt format: ChatML turns,
+# "<IMG_CONTEXT>\n" per image and "<video>\n" per video where they appear in the message.
+INTERNVL_TEMPLATE = (
+    "{%- set media = {'image': '<IMG_CONTEXT>', 'video': '<video>'} -%}"
+    "{%- for m in messages -%}"
+    "<|im_start|>{{ m['role'] }}{{ '\\n' }}"
+    "{%- if m['content'] is string -%}{{ m['content'] }}"
+    "{%- else -%}{%- for p in m['content'] -%}"
+    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
+    "{%- elif p['type'] in media -%}{{ media[p['type']] }}{{ '\\n' }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "<|im_end|>{{ '\\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant{{ '\\n' }}{%- endif -%}"
+)
+
+MEDIA = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"}
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *MEDIA.values()]
+
+
+@register
+class InternVL(Family):
+    id = "internvl"
+    model_types = ("internvl",)
+    modalities = frozenset({"image", "video"})
+    template_names = ("internvl",)
+    chat_template = INTERNVL_TEMPLATE
+    eot_token = "<|im_end|>"
+    media_tokens = tuple(MEDIA.values())
+    vision_pattern = r"^model\.vision_tower\."
+    projector_pattern = r"^model\.multi_modal_projector\."
+    hub_example = "OpenGVLab/InternVL3-1B-hf"
+
+    @classmethod
+    def load_processor(cls, path: str, **kwargs: Any) -> Any:
+        """The checkpoint's processor; a template without the image context token gets this family's."""
+        processor = super().load_processor(path, **kwargs)
+        if processor.image_token not in (processor.chat_template or ""):
+            processor.chat_template = cls.chat_template
+        return processor
+
+    @classmethod
+    def processor_call_kwargs(cls, media: dict[str, list]) -> dict:
+        """Videos go in as frame lists: frames are already sampled, and InternVL needs no timing."""
+        kw = super().processor_call_kwargs({k: v for k, v in media.items() if k != "video"})
+        clips = media.get("video") or []
+        if clips:
+            kw["videos"] = [list(c.frames) for c in clips]
+            kw["do_sample_frames"] = False
+        return kw
+
+    @classmethod
+    def encode_full(cls, processor: Any, text: str, media: dict[str, list]) -> dict[str, torch.Tensor]:
+        """Rows with videos are expanded one media item at a time, in the order of the text.
+
+        The processor stacks all videos of a call into one tensor, so clips with different frame
+        counts in one row fail there. Each item goes through the processor on its own instead
+        (same resizing, tiling and normalisation), its placeholder is replaced with the
+        processor's own expansion, and the whole text is tokenized once, as the processor does.
+        """
+        clips = media.get("video") or []
+        if not clips:
+            return super().encode_full(processor, text, media)
+        images = iter(media.get("image") or [])
+        videos = iter(clips)
+        pieces, pixels, last = [], [], 0
+        for m in processor.multimodal_pattern.finditer(text):
+            pieces.append(text[last:m.start()])
+            last = m.end()
+            item = next(images if m.lastgroup == "image" else videos, None)
+            if item is None:
+                raise DataError(f"the rendered text has more {m.lastgroup} placeholders than the row has {m.lastgroup}s")
+            if m.lastgroup == "image":
+                px = processor(text=[processor.image_token], images=[item], return_tensors="pt")["pixel_values"]
+                pieces.append(processor.replace_image_token({"num_patches": [px.shape[0]]}, 0))
+            else:
+                px = processor(
+                    text=[processor.video_token], **cls.processor_call_kwargs({"video": [item]}), return_tensors="pt"
+                )["pixel_values"]
+                pieces.append(processor.replace_video_token({"pixel_values_videos": [px]}, 0))
+            pixels.append(px)
+        if next(images, None) is not None or next(videos, None) is not None:
+            raise DataError("the row has more media than the rendered text has placeholders for")
+        pieces.append(text[last:])
+        out = processor.tokenizer(["".join(pieces)], add_special_tokens=False, return_tensors="pt")
+        return {"input_ids": out["input_ids"], "attention_mask": out["attention_mask"], "pixel_values": torch.cat(pixels)}
+
+    @classmethod
+    def chunk_ids(cls, processor: Any, text: str, media: dict[str, list]) -> list[int]:
+        if not media.get("video"):
+            return super().chunk_ids(processor, text, media)
+        return cls.encode_full(processor, text, media)["input_ids"][0].tolist()
+
+    @classmethod
+    def make_tiny(
+        cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, vision_dim: int = 32,
+        vision_layers: int = 2, **_: Any,
+    ) -> None:
+        from transformers import (
+            GotOcr2ImageProcessor,
+            InternVLConfig,
+            InternVLForConditionalGeneration,
+            InternVLProcessor,
+            InternVLVideoProcessor,
+        )
+
+        from mmtune.models.tiny_tokenizer import train_tokenizer
+
+        tok = train_tokenizer(
+            SPECIALS, eos="<|im_end|>", pad="<|endoftext|>", extra_attrs=MEDIA, chat_template=cls.chat_template
+        )
+        ids = tok.convert_tokens_to_ids
+        tile, patch, ratio = 56, 14, 0.5
+        seq_len = int((tile // patch) ** 2 * ratio**2)  # 4 tokens per tile after pixel shuffle
+        processor = InternVLProcessor(
+            # Up to 4 crops of 56 px by the image's aspect ratio, plus a thumbnail when cropped.
+            image_processor=GotOcr2ImageProcessor(
+                size={"height": tile, "width": tile}, crop_to_patches=True, min_patches=1, max_patches=4
+            ),
+            video_processor=InternVLVideoProcessor(size={"height": tile, "width": tile}, do_sample_frames=False),
+            tokenizer=tok,
+            image_seq_length=seq_len,
+            chat_template=cls.chat_template,
+        )
+        heads = max(2, hidden // 16)
+        config = InternVLConfig(
+            vision_config={
+                "hidden_size": vision_dim, "intermediate_size": vision_dim * 2, "num_hidden_layers": vision_layers,
+                "num_attention_heads": 2, "image_size": [tile, tile], "patch_size": [patch, patch],
+            },
+            text_config={
+                "model_type": "qwen2", "vocab_size": len(tok), "hidden_size": hidden,
+                "intermediate_size": hidden * 2, "num_hidden_layers": layers, "num_attention_heads": heads,
+                "num_key_value_heads": max(1, heads // 2), "max_position_embeddings": 4096,
+                "bos_token_id": ids("<|endoftext|>"), "eos_token_id": ids("<|im_end|>"),
+                "pad_token_id": ids("<|endoftext|>"), "tie_word_embeddings": True,
+            },
+            image_token_id=ids("<IMG_CONTEXT>"),
+            image_seq_length=seq_len,
+            downsample_ratio=ratio,
+            tie_word_embeddings=True,
+        )
+        torch.manual_seed(seed)
+        save_tiny(InternVLForConditionalGeneration(config), processor, out_dir, cls.id)
