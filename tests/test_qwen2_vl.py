@@ -104,3 +104,29 @@ def test_predict_cli_on_trained_output(tiny_ckpt, tmp_path, capsys):
                  "--prompt", "What colors are these?", "--max-new-tokens", "3"])
     assert code == 0
     assert capsys.readouterr().out.strip() != ""
+
+
+def test_freeze_options_choose_the_trained_groups(tiny_ckpt, tmp_path):
+    from family_checks import tiny_config, write_jsonl
+    from mmtune.models.families import get_family
+    from mmtune.models.loading import apply_training_mode, load_model
+
+    fam = get_family("qwen2_vl")
+    data = write_jsonl(tmp_path / "d.jsonl", [{"messages": []}])
+
+    def trained_groups(**freeze):
+        cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, adapter=None, **freeze)
+        model = apply_training_mode(load_model(cfg.base_model, fam), cfg, fam)
+        return {fam.group_of(n) for n, p in model.named_parameters() if p.requires_grad}
+
+    assert trained_groups() == {"projector", "language"}
+    assert trained_groups(freeze_vision_tower=False, freeze_language_model=True) == {"vision", "projector"}
+    assert trained_groups(freeze_projector=True) == {"language"}
+
+
+def test_template_name_of_another_family_is_refused(tiny_ckpt, tmp_path):
+    from mmtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"chat_template 'llama3_2_vision' does not fit model family 'qwen2_vl'; "
+                                          r"names that fit: qwen2_vl, qwen2_5_vl, chatml, tokenizer_default"):
+        row_processor(tiny_ckpt("qwen2_vl"), tmp_path, chat_template="llama3_2_vision")

@@ -111,6 +111,7 @@ def train(cfg: Config, processor: Any = None) -> TrainResult:
     torch.manual_seed(cfg.seed)
     if cfg.sample_packing:
         log.warning("sample_packing is not supported yet for multimodal rows; training without packing")
+    quant = quantization_config(cfg)  # fails early (before preprocessing) where it cannot work
     settings, processor = settings_from_config(cfg, processor)
     family = get_family(settings.family)
     prep = prepare(cfg, settings, processor=processor)
@@ -125,7 +126,6 @@ def train(cfg: Config, processor: Any = None) -> TrainResult:
         raise MmtuneError("no rows left to train on after preprocessing")
     train_ds, eval_ds = _split(prep.dataset, cfg.val_set_size, cfg.seed)
 
-    quant = quantization_config(cfg)
     model = load_model(cfg.base_model, family, model_dtype(cfg.bf16), quant)
     model = apply_training_mode(model, cfg, family)
     if cfg.gradient_checkpointing:
