@@ -108,6 +108,7 @@ def test_predict_cli_on_trained_output(tiny_ckpt, tmp_path, capsys):
 
 def test_freeze_options_choose_the_trained_groups(tiny_ckpt, tmp_path):
     from family_checks import tiny_config, write_jsonl
+
     from mmtune.models.families import get_family
     from mmtune.models.loading import apply_training_mode, load_model
 

@@ -8,14 +8,14 @@ across a batch.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family, video_metadata
+from mmtune.models.families.base import Family
+from mmtune.models.tiny_save import save_tiny, video_metadata
 
 # Written for mmtune from the public ChatML description of Qwen2-VL's prompt format.
 QWEN2_VL_TEMPLATE = (
@@ -116,17 +116,5 @@ class Qwen2VL(Family):
         torch.manual_seed(seed)
         config = cls.tiny_configs(tok, hidden, layers, vision_dim, vision_depth)
         model = Qwen2VLForConditionalGeneration(config)
-        _save(model, processor, out_dir, cls.id)
+        save_tiny(model, processor, out_dir, cls.id)
 
-
-def _save(model: Any, processor: Any, out_dir: Path, family_id: str) -> None:
-    """Save a tiny model + processor like a hub checkpoint and record the recipe's family id."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.generation_config.pad_token_id = model.config.get_text_config().pad_token_id
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    cfg_path = out_dir / "config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["mmtune_family"] = family_id
-    cfg_path.write_text(json.dumps(cfg, indent=2))
