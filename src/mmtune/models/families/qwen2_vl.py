@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family
-from mmtune.models.tiny_save import save_tiny, video_metadata
+from mmtune.models.families.base import Family, video_metadata
+from mmtune.models.tiny_save import save_tiny
 
 # Written for mmtune from the public ChatML description of Qwen2-VL's prompt format.
 QWEN2_VL_TEMPLATE = (
