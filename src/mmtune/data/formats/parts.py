@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmtune.conversation import MediaPart, MediaRef, Modality, Part
+from mmtune.conversation import MediaPart, MediaRef, Message, Modality, Part, TextPart
 from mmtune.data.formats.base import RowContext
 from mmtune.data.formats.placeholders import Placeholders
 from mmtune.data.formats.refs import (
@@ -143,3 +143,13 @@ def _file_part(p: dict[str, Any], field: str) -> MediaPart:
     if value.get("file_id") is not None:
         raise DataError("file part refers to an uploaded 'file_id', which cannot be read offline; embed 'file_data'", field=field)
     raise DataError("file part has neither 'file_data' nor 'file_url'", field=field)
+
+
+def system_column(row: dict[str, Any]) -> list[Message]:
+    """The optional ``system`` column of table-like formats as a leading system message."""
+    system = row.get("system")
+    if system is None:
+        return []
+    if not isinstance(system, str):
+        raise DataError(f"'system' is a {type(system).__name__}, expected a string", field="system")
+    return [Message("system", [TextPart(system)])] if system.strip() else []

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mmtune.conversation import Conversation, MediaPart, Message, Part, TextPart
+from mmtune.conversation import Conversation, MediaPart, Message, Part
 from mmtune.data.formats import register
 from mmtune.data.formats.base import Format, RowContext
 from mmtune.data.formats.messages import role_of, train_flag
-from mmtune.data.formats.parts import parse_content
+from mmtune.data.formats.parts import parse_content, system_column
 from mmtune.data.formats.placeholders import Placeholders, tag_kinds
 from mmtune.data.formats.refs import media_ref, modality_of
 from mmtune.errors import DataError
@@ -78,13 +78,7 @@ class PromptCompletionFormat(Format):
                 raise DataError(f"the row has no {col!r} column", field=col)
         slots = Placeholders()
         kinds = tag_kinds(row)
-        messages: list[Message] = []
-        system = row.get("system")
-        if system is not None:
-            if not isinstance(system, str):
-                raise DataError(f"'system' is a {type(system).__name__}, expected a string", field="system")
-            if system.strip():
-                messages.append(Message("system", [TextPart(system)]))
+        messages: list[Message] = system_column(row)
         messages += _side(row["prompt"], "prompt", "user", ctx, slots, kinds)
         messages += _side(row["completion"], "completion", "assistant", ctx, slots, kinds)
         slots.fill(messages, row, ctx)

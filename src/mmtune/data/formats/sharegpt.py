@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmtune.conversation import Conversation, Message, Role, TextPart
+from mmtune.conversation import Conversation, Message, Role
 from mmtune.data.formats import register
 from mmtune.data.formats.base import Format, RowContext
 from mmtune.data.formats.messages import role_of
+from mmtune.data.formats.parts import system_column
 from mmtune.data.formats.placeholders import Placeholders, tag_kinds
 from mmtune.errors import DataError
 
@@ -70,13 +71,7 @@ class ShareGPTFormat(Format):
             raise DataError(f"{col!r} is {'empty' if turns == [] else 'a ' + type(turns).__name__}, expected a list of turns", field=col)
         slots = Placeholders()
         kinds = tag_kinds(row)
-        messages: list[Message] = []
-        system = row.get("system")
-        if system is not None:
-            if not isinstance(system, str):
-                raise DataError(f"'system' is a {type(system).__name__}, expected a string", field="system")
-            if system.strip():
-                messages.append(Message("system", [TextPart(system)]))
+        messages: list[Message] = system_column(row)
         for i, t in enumerate(turns):
             field = f"{col}[{i}]"
             if not isinstance(t, dict):
