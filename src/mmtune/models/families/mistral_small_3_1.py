@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
+from mmtune.models.families.pixtral import tiny_pixtral_mistral
 from mmtune.models.mistral_chat import MistralChatFamily, pad_images, write_tiny_tekken
 from mmtune.models.tiny_save import save_tiny
 
@@ -98,22 +99,9 @@ class MistralSmall31(MistralChatFamily):
             image_processor=PixtralImageProcessor(size={"longest_edge": image_size}, patch_size=28),
             tokenizer=tok, patch_size=14, spatial_merge_size=2,
         )
-        ids = tok.convert_tokens_to_ids
-        heads = max(2, hidden // 16)
         config = Mistral3Config(
-            vision_config={
-                "model_type": "pixtral", "hidden_size": vision_dim, "intermediate_size": vision_dim * 2,
-                "num_hidden_layers": vision_layers, "num_attention_heads": 2, "head_dim": vision_dim // 2,
-                "image_size": image_size, "patch_size": 14,
-            },
-            text_config={
-                "model_type": "mistral", "vocab_size": len(tok), "hidden_size": hidden,
-                "intermediate_size": hidden * 2, "num_hidden_layers": layers, "num_attention_heads": heads,
-                "num_key_value_heads": max(1, heads // 2), "head_dim": hidden // heads,
-                "max_position_embeddings": 4096, "bos_token_id": ids("<s>"), "eos_token_id": ids("</s>"),
-                "pad_token_id": ids("<pad>"),
-            },
-            image_token_index=ids("[IMG]"), spatial_merge_size=2, vision_feature_layer=-1,
+            **tiny_pixtral_mistral(tok, hidden, layers, vision_dim, vision_layers, image_size, patch_size=14),
+            spatial_merge_size=2, vision_feature_layer=-1,
         )
         torch.manual_seed(seed)
         save_tiny(Mistral3ForConditionalGeneration(config), processor, out_dir, cls.id)

@@ -62,6 +62,29 @@ SPECIALS = [
 ]
 
 
+def tiny_pixtral_mistral(
+    tok: Any, hidden: int, layers: int, vision_dim: int, vision_layers: int, image_size: int, patch_size: int
+) -> dict:
+    """Tiny Pixtral vision + Mistral text sub-configs, shared by Pixtral (Llava) and Mistral3."""
+    ids = tok.convert_tokens_to_ids
+    heads = max(2, hidden // 16)
+    return {
+        "vision_config": {
+            "model_type": "pixtral", "hidden_size": vision_dim, "intermediate_size": vision_dim * 2,
+            "num_hidden_layers": vision_layers, "num_attention_heads": 2, "head_dim": vision_dim // 2,
+            "image_size": image_size, "patch_size": patch_size,
+        },
+        "text_config": {
+            "model_type": "mistral", "vocab_size": len(tok), "hidden_size": hidden,
+            "intermediate_size": hidden * 2, "num_hidden_layers": layers, "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2), "head_dim": hidden // heads,
+            "max_position_embeddings": 4096, "bos_token_id": ids("<s>"), "eos_token_id": ids("</s>"),
+            "pad_token_id": ids("<pad>"),
+        },
+        "image_token_index": ids("[IMG]"),
+    }
+
+
 @register
 class Pixtral(Family):
     id = "pixtral"
@@ -82,22 +105,8 @@ class Pixtral(Family):
     def tiny_config(cls, tok: Any, hidden: int, layers: int, vision_dim: int, vision_layers: int, image_size: int) -> Any:
         from transformers import LlavaConfig
 
-        ids = tok.convert_tokens_to_ids
-        heads = max(2, hidden // 16)
         return LlavaConfig(
-            vision_config={
-                "model_type": "pixtral", "hidden_size": vision_dim, "intermediate_size": vision_dim * 2,
-                "num_hidden_layers": vision_layers, "num_attention_heads": 2, "head_dim": vision_dim // 2,
-                "image_size": image_size, "patch_size": 16,
-            },
-            text_config={
-                "model_type": "mistral", "vocab_size": len(tok), "hidden_size": hidden,
-                "intermediate_size": hidden * 2, "num_hidden_layers": layers, "num_attention_heads": heads,
-                "num_key_value_heads": max(1, heads // 2), "head_dim": hidden // heads,
-                "max_position_embeddings": 4096, "bos_token_id": ids("<s>"), "eos_token_id": ids("</s>"),
-                "pad_token_id": ids("<pad>"),
-            },
-            image_token_index=ids("[IMG]"),
+            **tiny_pixtral_mistral(tok, hidden, layers, vision_dim, vision_layers, image_size, patch_size=16),
             projector_hidden_act="gelu",
             # Pixtral feeds every patch (no CLS token): "default" would drop one and fail to split.
             vision_feature_select_strategy="full",
