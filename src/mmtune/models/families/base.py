@@ -154,13 +154,16 @@ class Family:
 
     @classmethod
     def prepare_inputs(cls, batch: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-        """Last-moment fixes before a forward pass (e.g. casting pixels to the model dtype)."""
+        """Last-moment fixes before a forward pass: media features follow the model's dtype
+        (processors return float32, and Llama 4's even returns bf16, whatever the model is)."""
         for k, v in batch.items():
-            if k.startswith("pixel_values") and v.is_floating_point() and v.dtype != dtype:
+            if k.startswith(("pixel_values", "input_features")) and v.is_floating_point() and v.dtype != dtype:
                 batch[k] = v.to(dtype)
         return batch
 
     # -- tiny checkpoints ------------------------------------------------------------------------
     @classmethod
     def make_tiny(cls, out_dir: Path, seed: int = 0, **sizes: Any) -> None:
-        raise NotImplementedError(f"no tiny checkpoint recipe for family {cls.id!r}")
+        from mmtune.errors import MmtuneError
+
+        raise MmtuneError(f"no tiny checkpoint recipe for family {cls.id!r}")
