@@ -1,6 +1,7 @@
 """Reusable checks every family's tests run: training steps, reload, predict.
 
 Used by tests/test_family_*.py and the foundation tests, so each family proves the same things.
+Also the media files and conversations those tests share, so every family sees the same rows.
 """
 
 from __future__ import annotations
@@ -11,13 +12,90 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
+from PIL import Image
 
-from mmtune.config import parse_config
+from mmtune.config import Config, parse_config
 from mmtune.infer.predict import Predictor
+from mmtune.models.families import get_family
 from mmtune.preprocess.pipeline import RowProcessor, settings_from_config
 from mmtune.tensors import unpack_tensors
 from mmtune.train.collator import Collator
 from mmtune.train.recipe import TrainResult, train
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "src/mmtune/examples"
+GIF_COLORS = ("red", "green", "blue", "white")
+
+
+def write_two_images(
+    tmp_path: Path,
+    sizes: tuple[tuple[int, int], tuple[int, int]] = ((90, 70), (60, 100)),
+    colors: tuple[str, str] = ("red", "blue"),
+) -> tuple[str, str]:
+    """Write ``imgs/a.png`` and ``imgs/b.png`` under ``tmp_path``; return their paths relative to it.
+
+    ``sizes`` are (width, height) per image; families that tile images pass sizes that give a known
+    tile count.
+    """
+    (tmp_path / "imgs").mkdir(exist_ok=True)
+    names = ("imgs/a.png", "imgs/b.png")
+    for name, size, color in zip(names, sizes, colors):
+        Image.new("RGB", size, color).save(tmp_path / name)
+    return names
+
+
+def write_gif(tmp_path: Path, name: str = "clip.gif", frames: int = 4) -> str:
+    """An animated GIF of ``frames`` 96x80 frames (red, green, blue, white) at 2 fps (500 ms per frame):
+    a real video file the decoder samples. Returns ``name``, relative to ``tmp_path``."""
+    images = [Image.new("RGB", (96, 80), c) for c in GIF_COLORS[:frames]]
+    images[0].save(tmp_path / name, save_all=True, append_images=images[1:], duration=500, loop=0)
+    return name
+
+
+def two_image_conversation(a: str, b: str, last: str = "the red one", last_as_parts: bool = False) -> dict:
+    """System prompt, a user turn with images ``a`` and ``b`` and a question, an answer, a text-only
+    follow-up and its answer ``last``. With ``last_as_parts`` the last answer is a list of text parts
+    instead of a plain string (both forms must give the same labels)."""
+    last_content: str | list[dict] = [{"type": "text", "text": last}] if last_as_parts else last
+    return {
+        "messages": [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": [
+                {"type": "image", "path": a}, {"type": "image", "path": b},
+                {"type": "text", "text": "What colors are these?"},
+            ]},
+            {"role": "assistant", "content": "red and blue"},
+            {"role": "user", "content": "Which one is first?"},
+            {"role": "assistant", "content": last_content},
+        ]
+    }
+
+
+def video_conversation(clip: str) -> dict:
+    """A user turn with video ``clip`` and a question, an answer, a text-only follow-up and its answer."""
+    return {
+        "messages": [
+            {"role": "user", "content": [{"type": "video", "path": clip}, {"type": "text", "text": "Describe the video."}]},
+            {"role": "assistant", "content": "four colors"},
+            {"role": "user", "content": "Which is last?"},
+            {"role": "assistant", "content": "white"},
+        ]
+    }
+
+
+def check_example_config(family_id: str) -> Config:
+    """Parse ``src/mmtune/examples/<family_id>/lora.yaml`` and check what every family's example
+    shares: the family's hub checkpoint and LoRA r=16, alpha=32 in bf16. Returns the parsed config
+    for the caller's family-specific checks."""
+    cfg = parse_config(yaml.safe_load(example_path(family_id).read_text()))
+    assert cfg.base_model == get_family(family_id).hub_example
+    assert (cfg.adapter, cfg.lora_r, cfg.lora_alpha, cfg.bf16) == ("lora", 16, 32, True)
+    return cfg
+
+
+def example_path(family_id: str) -> Path:
+    """The family's example LoRA config in the source tree (the file the package ships)."""
+    return EXAMPLES / family_id / "lora.yaml"
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -66,6 +144,19 @@ def run_training(ckpt: Path, rows: list[dict], tmp_path: Path, **overrides: Any)
     return train(cfg)
 
 
+def train_and_reload(ckpt: Path, rows: list[dict], tmp_path: Path, **overrides: Any) -> tuple[TrainResult, Predictor]:
+    """Train on ``rows``, check the loss went down and that the reloaded output gives the trained
+    model's logits; return the training result and the reloaded predictor."""
+    result = run_training(ckpt, rows, tmp_path, **overrides)
+    assert_loss_goes_down(result)
+    return result, assert_same_logits(result, rows)
+
+
+def trainable_names(model: torch.nn.Module) -> set[str]:
+    """Names of the parameters that training updates."""
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
 def assert_loss_goes_down(result: TrainResult) -> None:
     losses = result.losses
     assert losses and all(math.isfinite(x) for x in losses), losses
@@ -105,6 +196,8 @@ def assert_same_logits(result: TrainResult, rows: list[dict]) -> Predictor:
 
 
 __all__ = [
+    "EXAMPLES", "write_two_images", "write_gif", "two_image_conversation", "video_conversation",
+    "check_example_config", "example_path",
     "write_jsonl", "tiny_config", "row_processor", "encode_row", "supervised_text", "run_training",
-    "assert_loss_goes_down", "assert_same_logits", "unpack_tensors",
+    "train_and_reload", "trainable_names", "assert_loss_goes_down", "assert_same_logits", "unpack_tensors",
 ]

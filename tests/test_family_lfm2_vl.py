@@ -3,49 +3,25 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-import yaml
 from family_checks import (
-    assert_loss_goes_down,
-    assert_same_logits,
+    check_example_config,
     encode_row,
     row_processor,
-    run_training,
     supervised_text,
+    train_and_reload,
+    trainable_names,
+    two_image_conversation,
     unpack_tensors,
+    write_two_images,
 )
-from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from mmtune.config import parse_config
 from mmtune.models.families import family_for_checkpoint, get_family
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "src/mmtune/examples"
 FAMILY = get_family("lfm2_vl")
-
-
-def _images(tmp_path: Path) -> tuple[str, str]:
-    (tmp_path / "imgs").mkdir(exist_ok=True)
-    Image.new("RGB", (300, 200), "red").save(tmp_path / "imgs/a.png")  # 2x2 tiles + thumbnail
-    Image.new("RGB", (60, 50), "blue").save(tmp_path / "imgs/b.png")  # one tile
-    return "imgs/a.png", "imgs/b.png"
-
-
-def _conversation(a: str, b: str) -> dict:
-    return {
-        "messages": [
-            {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": [
-                {"type": "image", "path": a}, {"type": "image", "path": b},
-                {"type": "text", "text": "What colors are these?"},
-            ]},
-            {"role": "assistant", "content": "red and blue"},
-            {"role": "user", "content": "Which one is first?"},
-            {"role": "assistant", "content": "the red one"},
-        ]
-    }
+IMAGE_SIZES = ((300, 200), (60, 50))  # 2x2 tiles + thumbnail; one tile
 
 
 def test_tiny_loads_with_auto_classes(tiny_ckpt):
@@ -64,9 +40,9 @@ def test_tiny_loads_with_auto_classes(tiny_ckpt):
 
 
 def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path, IMAGE_SIZES)
     rp = row_processor(tiny_ckpt("lfm2_vl"), tmp_path)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b), str(tmp_path))
     assert supervised_text(rp, enc) == "red and blue<|im_end|>the red one<|im_end|>"
     tok = rp.processor.tokenizer
     text = tok.decode(enc["input_ids"])
@@ -82,12 +58,10 @@ def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path):
 
 @pytest.mark.parametrize("adapter", ["lora", None])
 def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, adapter):
-    a, b = _images(tmp_path)
-    rows = [_conversation(a, b), _conversation(b, b)] * 2  # 6 and 2 tiles in one batch
-    result = run_training(tiny_ckpt("lfm2_vl"), rows, tmp_path, adapter=adapter)
-    assert_loss_goes_down(result)
-    pred = assert_same_logits(result, rows)
-    trainable = {n for n, p in result.model.named_parameters() if p.requires_grad}
+    a, b = write_two_images(tmp_path, IMAGE_SIZES)
+    rows = [two_image_conversation(a, b), two_image_conversation(b, b)] * 2  # 6 and 2 tiles in one batch
+    result, pred = train_and_reload(tiny_ckpt("lfm2_vl"), rows, tmp_path, adapter=adapter)
+    trainable = trainable_names(result.model)
     if adapter:
         assert trainable and all("lora_" in n and "language_model" in n for n in trainable)
         assert any(".conv.in_proj.lora_" in n for n in trainable)
@@ -98,7 +72,5 @@ def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, adapter):
 
 
 def test_example_config_is_valid():
-    cfg = parse_config(yaml.safe_load((EXAMPLES / "lfm2_vl/lora.yaml").read_text()))
-    assert cfg.base_model == FAMILY.hub_example
-    assert (cfg.adapter, cfg.lora_r, cfg.lora_alpha, cfg.bf16) == ("lora", 16, 32, True)
+    cfg = check_example_config("lfm2_vl")
     assert cfg.chat_template is None

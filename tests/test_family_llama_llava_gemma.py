@@ -8,24 +8,22 @@ lower the loss and reload, and the trained output generates.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from family_checks import (
-    assert_loss_goes_down,
-    assert_same_logits,
+    check_example_config,
     encode_row,
     row_processor,
-    run_training,
     supervised_text,
+    train_and_reload,
+    trainable_names,
+    two_image_conversation,
     unpack_tensors,
+    write_two_images,
 )
-from PIL import Image
 from transformers import AutoProcessor
 
-from mmtune.config import parse_config
 from mmtune.conversation import Conversation, Message, TextPart
 from mmtune.models.families import family_for_checkpoint, get_family
 
@@ -87,28 +85,6 @@ USER_AND_ASSISTANT = {
 }
 
 
-def _images(tmp_path: Path) -> tuple[str, str]:
-    (tmp_path / "imgs").mkdir(exist_ok=True)
-    Image.new("RGB", (90, 70), "red").save(tmp_path / "imgs/a.png")
-    Image.new("RGB", (60, 100), "blue").save(tmp_path / "imgs/b.png")
-    return "imgs/a.png", "imgs/b.png"
-
-
-def _conversation(a: str, b: str) -> dict:
-    return {
-        "messages": [
-            {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": [
-                {"type": "image", "path": a}, {"type": "image", "path": b},
-                {"type": "text", "text": "What colors are these?"},
-            ]},
-            {"role": "assistant", "content": "red and blue"},
-            {"role": "user", "content": "Which one is first?"},
-            {"role": "assistant", "content": [{"type": "text", "text": "the red one"}]},
-        ]
-    }
-
-
 def _one_image(a: str) -> dict:
     return {"messages": [
         {"role": "user", "content": [{"type": "image", "path": a}, {"type": "text", "text": "What color is it?"}]},
@@ -161,10 +137,10 @@ def test_prompt_follows_the_models_chat_format(tiny_ckpt, tmp_path, family_id):
 
 @pytest.mark.parametrize("family_id", FAMILIES)
 def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path, family_id):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     fam = get_family(family_id)
     rp = row_processor(tiny_ckpt(family_id), tmp_path)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b, last_as_parts=True), str(tmp_path))
     tok = rp.processor.tokenizer
     eot = fam.eot_token
     assert supervised_text(rp, enc) == SUPERVISED[family_id]
@@ -179,16 +155,16 @@ def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path, family_id):
 
 @pytest.mark.parametrize("family_id", FAMILIES)
 def test_trained_user_turn_with_images_supervises_its_text_only(tiny_ckpt, tmp_path, family_id):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp = row_processor(tiny_ckpt(family_id), tmp_path, roles_to_train=["user", "assistant"])
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b, last_as_parts=True), str(tmp_path))
     assert supervised_text(rp, enc) == USER_AND_ASSISTANT[family_id]
 
 
 def test_mllama_cross_attention_inputs_cover_both_images(tiny_ckpt, tmp_path):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp = row_processor(tiny_ckpt("mllama"), tmp_path)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b, last_as_parts=True), str(tmp_path))
     mm = unpack_tensors(enc["mm"])
     n = len(enc["input_ids"])
     assert mm["cross_attention_mask"].shape == (1, n, 2, 4)
@@ -203,7 +179,7 @@ def test_mllama_cross_attention_inputs_cover_both_images(tiny_ckpt, tmp_path):
 def test_mllama_batch_whose_longest_row_has_no_image(tiny_ckpt, tmp_path):
     from mmtune.train.collator import Collator
 
-    a, _ = _images(tmp_path)
+    a, _ = write_two_images(tmp_path)
     fam = get_family("mllama")
     rp = row_processor(tiny_ckpt("mllama"), tmp_path)
     long_text = {"messages": [
@@ -221,9 +197,9 @@ def test_mllama_batch_whose_longest_row_has_no_image(tiny_ckpt, tmp_path):
 
 
 def test_gemma3_token_type_ids_mark_image_tokens(tiny_ckpt, tmp_path):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp = row_processor(tiny_ckpt("gemma3"), tmp_path)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b, last_as_parts=True), str(tmp_path))
     tt = unpack_tensors(enc["mm"])["token_type_ids"][0].tolist()
     soft = rp.processor.tokenizer.convert_tokens_to_ids("<image_soft_token>")
     assert tt == [int(t == soft) for t in enc["input_ids"]]
@@ -237,8 +213,8 @@ def test_llava_tokenizer_prepends_like_llama_and_labels_still_line_up(tiny_ckpt,
     alone = tok.convert_ids_to_tokens(tok("USER: hi", add_special_tokens=False)["input_ids"])
     after = tok.convert_ids_to_tokens(tok("</s>USER: hi", add_special_tokens=False)["input_ids"])
     assert alone[0] == "\u2581" and after[1] != "\u2581"
-    a, b = _images(tmp_path)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    a, b = write_two_images(tmp_path)
+    enc = encode_row(rp, two_image_conversation(a, b, last_as_parts=True), str(tmp_path))
     assert supervised_text(rp, enc) == (
         "<s>Answer briefly. USER: \n\nWhat colors are these? ASSISTANT: red and blue</s>"
         "USER: Which one is first? ASSISTANT: the red one</s>"
@@ -247,12 +223,7 @@ def test_llava_tokenizer_prepends_like_llama_and_labels_still_line_up(tiny_ckpt,
 
 @pytest.mark.parametrize("family_id", FAMILIES)
 def test_example_config_is_valid(family_id):
-    from importlib.resources import files
-
-    raw = yaml.safe_load(files("mmtune").joinpath(f"examples/{family_id}/lora.yaml").read_text())
-    cfg = parse_config(raw)
-    assert cfg.base_model == get_family(family_id).hub_example
-    assert (cfg.adapter, cfg.lora_r, cfg.lora_alpha, cfg.bf16) == ("lora", 16, 32, True)
+    cfg = check_example_config(family_id)
     assert cfg.chat_template in get_family(family_id).template_names
 
 
@@ -260,14 +231,15 @@ def test_example_config_is_valid(family_id):
 @pytest.mark.parametrize("family_id", FAMILIES)
 def test_training_lowers_loss_reloads_and_predicts(tiny_ckpt, tmp_path, family_id, adapter):
     torch.manual_seed(0)
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     # rows with two, one and no image share batches: per-image tensors are padded by the collator
-    rows = [_conversation(a, b), _one_image(a), _text_only(), _conversation(a, b)]
-    result = run_training(tiny_ckpt(family_id), rows, tmp_path, adapter=adapter)
-    assert_loss_goes_down(result)
-    pred = assert_same_logits(result, rows)
+    rows = [
+        two_image_conversation(a, b, last_as_parts=True), _one_image(a), _text_only(),
+        two_image_conversation(a, b, last_as_parts=True),
+    ]
+    result, pred = train_and_reload(tiny_ckpt(family_id), rows, tmp_path, adapter=adapter)
     fam = get_family(family_id)
-    trainable = {n for n, p in result.model.named_parameters() if p.requires_grad}
+    trainable = trainable_names(result.model)
     if adapter:
         assert (result.output_dir / "adapter_model.safetensors").exists()
         assert trainable and all("lora_" in n and fam.language_prefix in n for n in trainable)

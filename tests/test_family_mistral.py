@@ -14,19 +14,21 @@ import numpy as np
 import pytest
 import torch
 from family_checks import (
-    assert_loss_goes_down,
-    assert_same_logits,
+    check_example_config,
     encode_row,
+    example_path,
     row_processor,
-    run_training,
     supervised_text,
+    train_and_reload,
+    trainable_names,
+    two_image_conversation,
     unpack_tensors,
+    write_two_images,
 )
 from media_fixtures import make_wav, sine
 from PIL import Image
 from transformers import AutoProcessor
 
-from mmtune.config import parse_config
 from mmtune.conversation import Conversation, Message, TextPart
 from mmtune.data.media import decode_media
 from mmtune.errors import ConfigError
@@ -44,28 +46,6 @@ MODEL = {
 }
 IMAGE_TOKENS = ("[IMG]", "[IMG_BREAK]", "[IMG_END]")
 AUDIO_TOKENS = ("[AUDIO]", "[BEGIN_AUDIO]")
-
-
-def _images(tmp_path: Path) -> tuple[str, str]:
-    (tmp_path / "imgs").mkdir(exist_ok=True)
-    Image.new("RGB", (90, 70), "red").save(tmp_path / "imgs/a.png")
-    Image.new("RGB", (60, 100), "blue").save(tmp_path / "imgs/b.png")
-    return "imgs/a.png", "imgs/b.png"
-
-
-def _image_conversation(a: str, b: str, last: str = "the red one") -> dict:
-    return {
-        "messages": [
-            {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": [
-                {"type": "image", "path": a}, {"type": "image", "path": b},
-                {"type": "text", "text": "What colors are these?"},
-            ]},
-            {"role": "assistant", "content": "red and blue"},
-            {"role": "user", "content": "Which one is first?"},
-            {"role": "assistant", "content": last},
-        ]
-    }
 
 
 def _audio_conversation(a: object, b: object) -> dict:
@@ -116,9 +96,9 @@ def test_hub_configs_resolve_to_the_right_family(tmp_path):
 
 @pytest.mark.parametrize("family", IMAGE_FAMILIES)
 def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path, family):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp = row_processor(tiny_ckpt(family), tmp_path)
-    enc = encode_row(rp, _image_conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b), str(tmp_path))
     assert supervised_text(rp, enc) == "red and blue</s>the red one</s>"
     media = _ids(rp, IMAGE_TOKENS)
     assert media <= set(enc["input_ids"])
@@ -151,8 +131,8 @@ def test_mistral_common_prompt_layout(tiny_ckpt, tmp_path, family):
 
 
 def test_magistral_reasoning_becomes_thinking_tokens(tiny_ckpt, tmp_path):
-    a, b = _images(tmp_path)
-    row = _image_conversation(a, b, last="[THINK]the red one is left[/THINK]the red one")
+    a, b = write_two_images(tmp_path)
+    row = two_image_conversation(a, b, last="[THINK]the red one is left[/THINK]the red one")
     rp = row_processor(tiny_ckpt("magistral"), tmp_path)
     enc = encode_row(rp, row, str(tmp_path))
     assert supervised_text(rp, enc) == "red and blue</s>[THINK]the red one is left[/THINK]the red one</s>"
@@ -166,8 +146,8 @@ def test_magistral_reasoning_becomes_thinking_tokens(tiny_ckpt, tmp_path):
 
 def test_mistral3_encoding_matches_transformers(tiny_ckpt, tmp_path):
     """Our per-message encoding equals MistralCommonBackend.apply_chat_template, pixels included."""
-    a, b = _images(tmp_path)
-    row = _image_conversation(a, b)
+    a, b = write_two_images(tmp_path)
+    row = two_image_conversation(a, b)
     rp = row_processor(tiny_ckpt("mistral_small_3_1"), tmp_path)
     enc = encode_row(rp, row, str(tmp_path))
     msgs = json.loads(json.dumps(row["messages"]))
@@ -196,13 +176,13 @@ def test_mistral3_without_tekken_uses_the_template_with_the_same_layout(tiny_ckp
     fam = get_family("mistral_small_3_1")
     specials = [V7_SPECIALS[i] for i in sorted(V7_SPECIALS)]
     train_tokenizer(specials, bos="<s>", eos="</s>", pad="<pad>", unk="<unk>", chat_template=fam.chat_template).save_pretrained(hf)
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp_hf = row_processor(hf, tmp_path / "hf_run")
     assert type(rp_hf.processor.tokenizer).__name__ == "TokenizersBackend"
-    enc_hf = encode_row(rp_hf, _image_conversation(a, b), str(tmp_path))
+    enc_hf = encode_row(rp_hf, two_image_conversation(a, b), str(tmp_path))
     assert supervised_text(rp_hf, enc_hf) == "red and blue</s>the red one</s>"
     rp_mc = row_processor(src, tmp_path / "mc_run")
-    enc_mc = encode_row(rp_mc, _image_conversation(a, b), str(tmp_path))
+    enc_mc = encode_row(rp_mc, two_image_conversation(a, b), str(tmp_path))
     layout = rp_hf.processor.tokenizer.decode(enc_hf["input_ids"], skip_special_tokens=False)
     assert layout == rp_mc.processor.tokenizer.decode(enc_mc["input_ids"])
     assert layout.startswith("<s>[SYSTEM_PROMPT]Answer briefly.[/SYSTEM_PROMPT][INST][IMG][IMG][IMG][IMG][IMG_BREAK]")
@@ -248,8 +228,8 @@ def test_train_on_inputs_keeps_media_masked(tiny_ckpt, tmp_path, family):
         enc = encode_row(rp, _audio_conversation(sine(0.5), sine(0.5)))
         media, start = AUDIO_TOKENS, "<s>[INST]Which tone is higher?[/INST]the first</s>"
     else:
-        a, b = _images(tmp_path)
-        enc = encode_row(rp, _image_conversation(a, b), str(tmp_path))
+        a, b = write_two_images(tmp_path)
+        enc = encode_row(rp, two_image_conversation(a, b), str(tmp_path))
         media = IMAGE_TOKENS
         start = "<s>[SYSTEM_PROMPT]Answer briefly.[/SYSTEM_PROMPT][INST]What colors are these?[/INST]red and blue</s>"
     text = supervised_text(rp, enc)
@@ -282,8 +262,8 @@ def _training_rows(family: str, tmp_path: Path) -> tuple[list[dict], dict]:
             {"role": "user", "content": [{"type": "audio", "path": str(wb)}, {"type": "text", "text": "Tone?"}]},
             {"role": "assistant", "content": "low"}]}]
         return rows * 2, {"audio": [str(wa)]}
-    a, b = _images(tmp_path)
-    rows = [_image_conversation(str(tmp_path / a), str(tmp_path / b)), {"messages": [
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(str(tmp_path / a), str(tmp_path / b)), {"messages": [
         {"role": "user", "content": [{"type": "image", "path": str(tmp_path / b)}, {"type": "text", "text": "Color?"}]},
         {"role": "assistant", "content": "blue"}]}]
     return rows * 2, {"images": [str(tmp_path / a)]}
@@ -295,10 +275,8 @@ def test_training_lowers_loss_reloads_and_predicts(tiny_ckpt, tmp_path, family, 
     rows, media = _training_rows(family, tmp_path)
     extra = {} if adapter else {"freeze_vision_tower": False}
     steps = {"max_steps": 8} if family == "voxtral" else {}
-    result = run_training(tiny_ckpt(family), rows, tmp_path, adapter=adapter, **extra, **steps)
-    assert_loss_goes_down(result)
-    pred = assert_same_logits(result, rows)
-    trainable = {n for n, p in result.model.named_parameters() if p.requires_grad}
+    result, pred = train_and_reload(tiny_ckpt(family), rows, tmp_path, adapter=adapter, **extra, **steps)
+    trainable = trainable_names(result.model)
     if adapter:
         assert trainable and all("lora_" in n and "language_model" in n for n in trainable)
     else:
@@ -317,12 +295,6 @@ def test_training_lowers_loss_reloads_and_predicts(tiny_ckpt, tmp_path, family, 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_example_config_is_valid(family):
-    path = Path(__file__).parents[1] / "src/mmtune/examples" / family / "lora.yaml"
-    import yaml
-
-    raw = yaml.safe_load(path.read_text())
-    cfg = parse_config(raw)
-    assert cfg.base_model == get_family(family).hub_example
-    assert (cfg.adapter, cfg.lora_r, cfg.lora_alpha, cfg.bf16) == ("lora", 16, 32, True)
-    assert f"mmtune tiny {family} " in path.read_text()
+    cfg = check_example_config(family)
+    assert f"mmtune tiny {family} " in example_path(family).read_text()
     assert np.all([d.type == "chat_template" for d in cfg.datasets])

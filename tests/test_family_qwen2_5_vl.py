@@ -2,68 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-import yaml
 from family_checks import (
-    assert_loss_goes_down,
-    assert_same_logits,
+    check_example_config,
     encode_row,
     row_processor,
-    run_training,
     supervised_text,
+    train_and_reload,
+    trainable_names,
+    two_image_conversation,
     unpack_tensors,
+    video_conversation,
+    write_gif,
+    write_two_images,
 )
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from mmtune.config import parse_config
 from mmtune.models.families import family_for_checkpoint, get_family
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "src/mmtune/examples"
 QWEN_MEDIA = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
-
-
-def _images(tmp_path: Path) -> tuple[str, str]:
-    (tmp_path / "imgs").mkdir(exist_ok=True)
-    Image.new("RGB", (90, 70), "red").save(tmp_path / "imgs/a.png")
-    Image.new("RGB", (60, 100), "blue").save(tmp_path / "imgs/b.png")
-    return "imgs/a.png", "imgs/b.png"
-
-
-def _gif(tmp_path: Path, colors: tuple[str, ...] = ("red", "green", "blue", "white")) -> str:
-    """A 4-frame animated GIF at 2 fps (500 ms per frame): a real video file the decoder samples."""
-    frames = [Image.new("RGB", (96, 80), c) for c in colors]
-    frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=500, loop=0)
-    return "clip.gif"
-
-
-def _conversation(a: str, b: str) -> dict:
-    return {
-        "messages": [
-            {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": [
-                {"type": "image", "path": a}, {"type": "image", "path": b},
-                {"type": "text", "text": "What colors are these?"},
-            ]},
-            {"role": "assistant", "content": "red and blue"},
-            {"role": "user", "content": "Which one is first?"},
-            {"role": "assistant", "content": "the red one"},
-        ]
-    }
-
-
-def _video_conversation(clip: str) -> dict:
-    return {
-        "messages": [
-            {"role": "user", "content": [{"type": "video", "path": clip}, {"type": "text", "text": "Describe the video."}]},
-            {"role": "assistant", "content": "four colors"},
-            {"role": "user", "content": "Which is last?"},
-            {"role": "assistant", "content": "white"},
-        ]
-    }
 
 
 def _media_ids(rp) -> set[int]:
@@ -81,9 +40,9 @@ def test_tiny_loads_with_auto_classes(tiny_ckpt):
 
 
 def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp = row_processor(tiny_ckpt("qwen2_5_vl"), tmp_path)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b), str(tmp_path))
     assert supervised_text(rp, enc) == "red and blue<|im_end|>the red one<|im_end|>"
     ids = set(enc["input_ids"])
     assert {rp.processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")} <= ids
@@ -94,7 +53,7 @@ def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path):
 @pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
 def test_video_rows_mask_video_tokens(tiny_ckpt, tmp_path, family):
     rp = row_processor(tiny_ckpt(family), tmp_path)
-    enc = encode_row(rp, _video_conversation(_gif(tmp_path)), str(tmp_path))
+    enc = encode_row(rp, video_conversation(write_gif(tmp_path)), str(tmp_path))
     assert supervised_text(rp, enc) == "four colors<|im_end|>white<|im_end|>"
     pad = rp.processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")
     mm = unpack_tensors(enc["mm"])
@@ -121,12 +80,10 @@ def test_video_frames_in_memory(tiny_ckpt, tmp_path):
 
 @pytest.mark.parametrize("adapter", ["lora", None])
 def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, adapter):
-    a, b = _images(tmp_path)
-    rows = [_conversation(a, b)] * 4
-    result = run_training(tiny_ckpt("qwen2_5_vl"), rows, tmp_path, adapter=adapter)
-    assert_loss_goes_down(result)
-    pred = assert_same_logits(result, rows)
-    trainable = {n for n, p in result.model.named_parameters() if p.requires_grad}
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(a, b)] * 4
+    result, pred = train_and_reload(tiny_ckpt("qwen2_5_vl"), rows, tmp_path, adapter=adapter)
+    trainable = trainable_names(result.model)
     if adapter:
         assert trainable and all("lora_" in n and "language_model" in n for n in trainable)
     else:  # full fine-tuning: the vision tower stays frozen, the merger (projector) trains
@@ -137,25 +94,21 @@ def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, adapter):
 
 @pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
 def test_video_training_and_predict(tiny_ckpt, tmp_path, family):
-    clip = _gif(tmp_path)
-    rows = [_video_conversation(clip)] * 4
-    result = run_training(tiny_ckpt(family), rows, tmp_path, max_steps=8)
-    assert_loss_goes_down(result)
-    pred = assert_same_logits(result, rows)
+    clip = write_gif(tmp_path)
+    rows = [video_conversation(clip)] * 4
+    _, pred = train_and_reload(tiny_ckpt(family), rows, tmp_path, max_steps=8)
     assert isinstance(pred.generate("Describe the video.", videos=[str(tmp_path / clip)], max_new_tokens=3), str)
 
 
 def test_example_config_is_valid():
-    cfg = parse_config(yaml.safe_load((EXAMPLES / "qwen2_5_vl/lora.yaml").read_text()))
-    assert cfg.base_model == get_family("qwen2_5_vl").hub_example
-    assert (cfg.adapter, cfg.lora_r, cfg.lora_alpha, cfg.bf16) == ("lora", 16, 32, True)
+    cfg = check_example_config("qwen2_5_vl")
     assert cfg.chat_template in get_family("qwen2_5_vl").template_names
 
 
 def test_vision_dtype_cast_for_bf16(tiny_ckpt, tmp_path):
     """Pixels are cast to the model dtype at the last moment (bf16 training on GPU)."""
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp = row_processor(tiny_ckpt("qwen2_5_vl"), tmp_path)
-    mm = unpack_tensors(encode_row(rp, _conversation(a, b), str(tmp_path))["mm"])
+    mm = unpack_tensors(encode_row(rp, two_image_conversation(a, b), str(tmp_path))["mm"])
     out = get_family("qwen2_5_vl").prepare_inputs(dict(mm), torch.bfloat16)
     assert out["pixel_values"].dtype == torch.bfloat16 and out["image_grid_thw"].dtype == torch.int64

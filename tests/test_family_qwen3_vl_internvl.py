@@ -3,69 +3,33 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from family_checks import (
-    assert_loss_goes_down,
-    assert_same_logits,
+    check_example_config,
     encode_row,
     row_processor,
-    run_training,
     supervised_text,
+    train_and_reload,
+    two_image_conversation,
     unpack_tensors,
+    video_conversation,
+    write_gif,
+    write_two_images,
 )
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from mmtune.config import parse_config
 from mmtune.data.media import VideoClip
 from mmtune.models.families import family_for_checkpoint, get_family
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "src/mmtune/examples"
 FAMILIES = ["qwen3_vl", "internvl"]
 CLASSES = {
     "qwen3_vl": ("Qwen3VLProcessor", "Qwen3VLForConditionalGeneration"),
     "internvl": ("InternVLProcessor", "InternVLForConditionalGeneration"),
 }
 COLORS = ("red", "green", "blue", "white")
-
-
-def _images(tmp_path: Path) -> tuple[str, str]:
-    (tmp_path / "imgs").mkdir(exist_ok=True)
-    Image.new("RGB", (90, 70), "red").save(tmp_path / "imgs/a.png")
-    Image.new("RGB", (60, 100), "blue").save(tmp_path / "imgs/b.png")
-    return "imgs/a.png", "imgs/b.png"
-
-
-def _gif(tmp_path: Path) -> str:
-    """A 4-frame animated GIF at 2 fps (500 ms per frame): a real video file the decoder samples."""
-    frames = [Image.new("RGB", (96, 80), c) for c in COLORS]
-    frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=500, loop=0)
-    return "clip.gif"
-
-
-def _conversation(a: str, b: str) -> dict:
-    return {"messages": [
-        {"role": "system", "content": "Answer briefly."},
-        {"role": "user", "content": [
-            {"type": "image", "path": a}, {"type": "image", "path": b}, {"type": "text", "text": "What colors are these?"},
-        ]},
-        {"role": "assistant", "content": "red and blue"},
-        {"role": "user", "content": "Which one is first?"},
-        {"role": "assistant", "content": "the red one"},
-    ]}
-
-
-def _video_conversation(clip: str) -> dict:
-    return {"messages": [
-        {"role": "user", "content": [{"type": "video", "path": clip}, {"type": "text", "text": "Describe the video."}]},
-        {"role": "assistant", "content": "four colors"},
-        {"role": "user", "content": "Which is last?"},
-        {"role": "assistant", "content": "white"},
-    ]}
 
 
 def _layout(tok, ids: list[int]) -> str:
@@ -118,9 +82,9 @@ EXPECTED_IMAGE_ROWS = {
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path, family):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp = row_processor(tiny_ckpt(family), tmp_path)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b), str(tmp_path))
     tok = rp.processor.tokenizer
     assert supervised_text(rp, enc) == "red and blue<|im_end|>the red one<|im_end|>"
     assert _layout(tok, enc["input_ids"]) == EXPECTED_IMAGE_ROWS[family]
@@ -148,7 +112,7 @@ def test_no_default_system_prompt(tiny_ckpt, tmp_path, family):
 def test_qwen3_vl_video_file_is_timestamped_per_temporal_patch(tiny_ckpt, tmp_path):
     """A 2 fps GIF: frames 0-1 and 2-3 share a temporal patch, stamped at their mean time."""
     rp = row_processor(tiny_ckpt("qwen3_vl"), tmp_path)
-    enc = encode_row(rp, _video_conversation(_gif(tmp_path)), str(tmp_path))
+    enc = encode_row(rp, video_conversation(write_gif(tmp_path)), str(tmp_path))
     assert supervised_text(rp, enc) == "four colors<|im_end|>white<|im_end|>"
     # 96x80 frames -> 96x64 px -> 6x4 patches -> 6 tokens per temporal patch, 2 temporal patches
     assert _layout(rp.processor.tokenizer, enc["input_ids"]).startswith(
@@ -172,7 +136,7 @@ def test_qwen3_vl_checkpoint_template_with_wrapped_video(tiny_ckpt, tmp_path):
 
 def test_internvl_mixed_media_row(tiny_ckpt, tmp_path):
     """Image, a 4-frame clip and a 2-frame clip in one row (the processor alone cannot stack those)."""
-    a, _ = _images(tmp_path)
+    a, _ = write_two_images(tmp_path)
     frames = [Image.new("RGB", (96, 80), c) for c in COLORS]
     rp = row_processor(tiny_ckpt("internvl"), tmp_path)
     row = {"messages": [
@@ -213,11 +177,9 @@ def test_internvl_per_item_expansion_matches_the_processor(tiny_ckpt):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("adapter", ["lora", None])
 def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, family, adapter):
-    a, b = _images(tmp_path)
-    rows = [_conversation(a, b)] * 4
-    result = run_training(tiny_ckpt(family), rows, tmp_path, adapter=adapter)
-    assert_loss_goes_down(result)
-    pred = assert_same_logits(result, rows)
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(a, b)] * 4
+    result, pred = train_and_reload(tiny_ckpt(family), rows, tmp_path, adapter=adapter)
     fam = get_family(family)
     trainable = [n.replace("base_model.model.", "") for n, p in result.model.named_parameters() if p.requires_grad]
     groups = {fam.group_of(n) for n in trainable}
@@ -230,18 +192,14 @@ def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, family, ad
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_video_training_and_predict(tiny_ckpt, tmp_path, family):
-    clip = _gif(tmp_path)
-    rows = [_video_conversation(clip)] * 4
-    result = run_training(tiny_ckpt(family), rows, tmp_path, max_steps=8)
-    assert_loss_goes_down(result)
-    pred = assert_same_logits(result, rows)
+    clip = write_gif(tmp_path)
+    rows = [video_conversation(clip)] * 4
+    _, pred = train_and_reload(tiny_ckpt(family), rows, tmp_path, max_steps=8)
     assert isinstance(pred.generate("Describe the video.", videos=[str(tmp_path / clip)], max_new_tokens=3), str)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_example_config_is_valid(family):
-    cfg = parse_config(yaml.safe_load((EXAMPLES / family / "lora.yaml").read_text()))
-    assert cfg.base_model == get_family(family).hub_example
-    assert (cfg.adapter, cfg.lora_r, cfg.lora_alpha, cfg.bf16) == ("lora", 16, 32, True)
+    cfg = check_example_config(family)
     assert cfg.chat_template in get_family(family).template_names
     assert cfg.datasets[0].type == "chat_template"

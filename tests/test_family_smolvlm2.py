@@ -3,57 +3,27 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
-import yaml
 from family_checks import (
-    assert_loss_goes_down,
-    assert_same_logits,
+    check_example_config,
     encode_row,
     row_processor,
-    run_training,
     supervised_text,
+    train_and_reload,
+    trainable_names,
+    two_image_conversation,
     unpack_tensors,
+    write_gif,
+    write_two_images,
 )
-from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from mmtune.config import parse_config
 from mmtune.errors import ConfigError
 from mmtune.models.families import family_for_checkpoint, get_family
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "src/mmtune/examples"
 FAMILY = get_family("smolvlm2")
-
-
-def _images(tmp_path: Path) -> tuple[str, str]:
-    (tmp_path / "imgs").mkdir(exist_ok=True)
-    Image.new("RGB", (120, 100), "red").save(tmp_path / "imgs/a.png")  # split into 2x2 tiles + global
-    Image.new("RGB", (50, 40), "blue").save(tmp_path / "imgs/b.png")
-    return "imgs/a.png", "imgs/b.png"
-
-
-def _gif(tmp_path: Path, name: str, n: int) -> str:
-    """An ``n``-frame animated GIF at 2 fps."""
-    frames = [Image.new("RGB", (96, 80), c) for c in ("red", "green", "blue", "white")[:n]]
-    frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=500, loop=0)
-    return name
-
-
-def _conversation(a: str, b: str) -> dict:
-    return {
-        "messages": [
-            {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": [
-                {"type": "image", "path": a}, {"type": "image", "path": b},
-                {"type": "text", "text": "What colors are these?"},
-            ]},
-            {"role": "assistant", "content": "red and blue"},
-            {"role": "user", "content": "Which one is first?"},
-            {"role": "assistant", "content": "the red one"},
-        ]
-    }
+IMAGE_SIZES = ((120, 100), (50, 40))  # the first is split into 2x2 tiles + global
 
 
 def _video_conversation(first: str, second: str) -> dict:
@@ -82,9 +52,9 @@ def test_tiny_loads_with_auto_classes(tiny_ckpt):
 
 
 def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path, IMAGE_SIZES)
     rp = row_processor(tiny_ckpt("smolvlm2"), tmp_path)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b), str(tmp_path))
     # "Assistant:" is the generation prompt; the model writes " red and blue<end_of_utterance>"
     assert supervised_text(rp, enc) == " red and blue<end_of_utterance> the red one<end_of_utterance>"
     tok = rp.processor.tokenizer
@@ -101,7 +71,7 @@ def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path):
 
 def test_video_rows_carry_real_timestamps(tiny_ckpt, tmp_path):
     rp = row_processor(tiny_ckpt("smolvlm2"), tmp_path)
-    row = _video_conversation(_gif(tmp_path, "four.gif", 4), _gif(tmp_path, "two.gif", 2))
+    row = _video_conversation(write_gif(tmp_path, "four.gif", 4), write_gif(tmp_path, "two.gif", 2))
     enc = encode_row(rp, row, str(tmp_path))
     assert supervised_text(rp, enc) == " four colors<end_of_utterance> two colors<end_of_utterance>"
     text = rp.processor.tokenizer.decode(enc["input_ids"])
@@ -122,18 +92,18 @@ def test_checkpoint_template_without_video_branch(tiny_ckpt, tmp_path):
     assert "video" not in no_video
     (ckpt / "chat_template.jinja").write_text(no_video)
     rp = row_processor(ckpt, tmp_path)
-    row = _video_conversation(_gif(tmp_path, "four.gif", 4), _gif(tmp_path, "two.gif", 2))
+    row = _video_conversation(write_gif(tmp_path, "four.gif", 4), write_gif(tmp_path, "two.gif", 2))
     enc = encode_row(rp, row, str(tmp_path))
     assert "series of two frames" in rp.processor.tokenizer.decode(enc["input_ids"])
     assert supervised_text(rp, enc) == " four colors<end_of_utterance> two colors<end_of_utterance>"
 
 
 def test_images_and_video_in_one_row_are_refused(tiny_ckpt, tmp_path):
-    a, _ = _images(tmp_path)
+    a, _ = write_two_images(tmp_path, IMAGE_SIZES)
     rp = row_processor(tiny_ckpt("smolvlm2"), tmp_path)
     row = {"messages": [
         {"role": "user", "content": [
-            {"type": "image", "path": a}, {"type": "video", "path": _gif(tmp_path, "c.gif", 2)},
+            {"type": "image", "path": a}, {"type": "video", "path": write_gif(tmp_path, "c.gif", 2)},
             {"type": "text", "text": "Same?"},
         ]},
         {"role": "assistant", "content": "no"},
@@ -150,14 +120,12 @@ def test_named_template_is_refused(tiny_ckpt, tmp_path):
 
 @pytest.mark.parametrize("adapter", ["lora", None])
 def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, adapter):
-    a, b = _images(tmp_path)
-    video = _video_conversation(_gif(tmp_path, "four.gif", 4), _gif(tmp_path, "two.gif", 2))
+    a, b = write_two_images(tmp_path, IMAGE_SIZES)
+    video = _video_conversation(write_gif(tmp_path, "four.gif", 4), write_gif(tmp_path, "two.gif", 2))
     # every batch pairs an image row (10 tiles) with a video row (6 frames): tiles are zero-padded
-    rows = [_conversation(a, b), video] * 2
-    result = run_training(tiny_ckpt("smolvlm2"), rows, tmp_path, adapter=adapter)
-    assert_loss_goes_down(result)
-    pred = assert_same_logits(result, rows)
-    trainable = {n for n, p in result.model.named_parameters() if p.requires_grad}
+    rows = [two_image_conversation(a, b), video] * 2
+    result, pred = train_and_reload(tiny_ckpt("smolvlm2"), rows, tmp_path, adapter=adapter)
+    trainable = trainable_names(result.model)
     if adapter:
         assert trainable and all("lora_" in n and ".text_model." in n for n in trainable)
     else:
@@ -168,7 +136,5 @@ def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, adapter):
 
 
 def test_example_config_is_valid():
-    cfg = parse_config(yaml.safe_load((EXAMPLES / "smolvlm2/lora.yaml").read_text()))
-    assert cfg.base_model == FAMILY.hub_example
-    assert (cfg.adapter, cfg.lora_r, cfg.lora_alpha, cfg.bf16) == ("lora", 16, 32, True)
+    cfg = check_example_config("smolvlm2")
     assert cfg.chat_template is None

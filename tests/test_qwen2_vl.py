@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from family_checks import (
-    assert_loss_goes_down,
-    assert_same_logits,
     encode_row,
     row_processor,
     run_training,
     supervised_text,
+    train_and_reload,
+    trainable_names,
+    two_image_conversation,
+    write_two_images,
 )
-from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from mmtune.cli import main
-
-
-def _images(tmp_path: Path) -> tuple[str, str]:
-    (tmp_path / "imgs").mkdir(exist_ok=True)
-    Image.new("RGB", (90, 70), "red").save(tmp_path / "imgs/a.png")
-    Image.new("RGB", (60, 100), "blue").save(tmp_path / "imgs/b.png")
-    return "imgs/a.png", "imgs/b.png"
-
-
-def _conversation(a: str, b: str) -> dict:
-    return {
-        "messages": [
-            {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": [
-                {"type": "image", "path": a}, {"type": "image", "path": b},
-                {"type": "text", "text": "What colors are these?"},
-            ]},
-            {"role": "assistant", "content": "red and blue"},
-            {"role": "user", "content": "Which one is first?"},
-            {"role": "assistant", "content": [{"type": "text", "text": "the red one"}]},
-        ]
-    }
 
 
 def test_tiny_loads_with_auto_classes(tiny_ckpt):
@@ -49,9 +26,9 @@ def test_tiny_loads_with_auto_classes(tiny_ckpt):
 
 
 def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp = row_processor(tiny_ckpt("qwen2_vl"), tmp_path)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b, last_as_parts=True), str(tmp_path))
     assert supervised_text(rp, enc) == "red and blue<|im_end|>the red one<|im_end|>"
     tok = rp.processor.tokenizer
     media = {tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|vision_start|>", "<|vision_end|>")}
@@ -61,9 +38,9 @@ def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path):
 
 
 def test_train_on_inputs_keeps_media_masked(tiny_ckpt, tmp_path):
-    a, b = _images(tmp_path)
+    a, b = write_two_images(tmp_path)
     rp = row_processor(tiny_ckpt("qwen2_vl"), tmp_path, train_on_inputs=True)
-    enc = encode_row(rp, _conversation(a, b), str(tmp_path))
+    enc = encode_row(rp, two_image_conversation(a, b, last_as_parts=True), str(tmp_path))
     tok = rp.processor.tokenizer
     text = supervised_text(rp, enc)
     assert text.startswith("<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nWhat colors are these?")
@@ -81,15 +58,13 @@ def test_roles_to_train_can_include_user(tiny_ckpt, tmp_path):
 
 @pytest.mark.parametrize("adapter", ["lora", None])
 def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, adapter):
-    a, b = _images(tmp_path)
-    rows = [_conversation(a, b)] * 4
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(a, b, last_as_parts=True)] * 4
     extra = {} if adapter else {"freeze_vision_tower": False}
-    result = run_training(tiny_ckpt("qwen2_vl"), rows, tmp_path, adapter=adapter, **extra)
-    assert_loss_goes_down(result)
-    pred = assert_same_logits(result, rows)
+    result, pred = train_and_reload(tiny_ckpt("qwen2_vl"), rows, tmp_path, adapter=adapter, **extra)
     if adapter:
         assert (result.output_dir / "adapter_model.safetensors").exists()
-        trainable = {n for n, p in result.model.named_parameters() if p.requires_grad}
+        trainable = trainable_names(result.model)
         assert trainable and all("lora_" in n and "language_model" in n for n in trainable)
     else:
         assert (result.output_dir / "model.safetensors").exists()
@@ -98,8 +73,9 @@ def test_training_lowers_loss_and_output_reloads(tiny_ckpt, tmp_path, adapter):
 
 
 def test_predict_cli_on_trained_output(tiny_ckpt, tmp_path, capsys):
-    a, b = _images(tmp_path)
-    result = run_training(tiny_ckpt("qwen2_vl"), [_conversation(a, b)] * 2, tmp_path, max_steps=2)
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(a, b, last_as_parts=True)] * 2
+    result = run_training(tiny_ckpt("qwen2_vl"), rows, tmp_path, max_steps=2)
     code = main(["predict", str(result.output_dir), "--image", str(tmp_path / a), "--image", str(tmp_path / b),
                  "--prompt", "What colors are these?", "--max-new-tokens", "3"])
     assert code == 0
