@@ -23,9 +23,13 @@ def _setup_logging(verbose: bool) -> None:
     )
     for noisy in ("httpx", "urllib3", "datasets", "filelock", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    import warnings
+
     import transformers
 
     transformers.logging.set_verbosity_error()
+    # peft still reads the pre-5.0 name of this property; the warning is noise for our users.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     import datasets
 
     datasets.disable_progress_bars()

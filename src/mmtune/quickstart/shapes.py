@@ -82,6 +82,6 @@ def write_split(out: Path, name: str, n_images: int, seed: int) -> Path:
     return path
 
 
-def make_dataset(out: Path, n_train: int = 600, n_heldout: int = 60) -> tuple[Path, Path]:
+def make_dataset(out: Path, n_train: int = 1000, n_heldout: int = 60) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     return write_split(out, "train", n_train, seed=1), write_split(out, "heldout", n_heldout, seed=2)

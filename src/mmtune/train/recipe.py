@@ -95,7 +95,6 @@ def training_args(cfg: Config, has_eval: bool) -> TrainingArguments:
         eval_strategy="steps" if (has_eval and cfg.eval_steps) else ("epoch" if has_eval else "no"),
         eval_steps=cfg.eval_steps,
         seed=cfg.seed,
-        gradient_checkpointing=cfg.gradient_checkpointing,
         bf16=model_dtype(cfg.bf16) == torch.bfloat16 and torch.cuda.is_available(),
         report_to=["tensorboard"],
         remove_unused_columns=False,
@@ -129,7 +128,7 @@ def train(cfg: Config, processor: Any = None) -> TrainResult:
     model = load_model(cfg.base_model, family, model_dtype(cfg.bf16), quant)
     model = apply_training_mode(model, cfg, family)
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     tok = getattr(processor, "tokenizer", processor)
