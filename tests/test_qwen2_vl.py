@@ -107,3 +107,15 @@ def test_template_name_of_another_family_is_refused(tiny_ckpt, tmp_path):
     with pytest.raises(ConfigError, match=r"chat_template 'llama3_2_vision' does not fit model family 'qwen2_vl'; "
                                           r"names that fit: qwen2_vl, qwen2_5_vl, chatml, tokenizer_default"):
         row_processor(tiny_ckpt("qwen2_vl"), tmp_path, chat_template="llama3_2_vision")
+
+
+def test_checkpoints_are_saved_and_training_resumes(tiny_ckpt, tmp_path):
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(a, b)] * 2
+    first = run_training(tiny_ckpt("qwen2_vl"), rows, tmp_path, max_steps=4, save_steps=2)
+    ckpt = first.output_dir / "checkpoint-4"
+    assert (ckpt / "adapter_model.safetensors").exists() and (ckpt / "optimizer.pt").exists()
+    resumed = run_training(tiny_ckpt("qwen2_vl"), rows, tmp_path, max_steps=6, save_steps=2,
+                           resume_from_checkpoint=str(ckpt))
+    assert resumed.metrics["steps"] == 6
+    assert len(resumed.losses) == 2  # only steps 5 and 6 ran

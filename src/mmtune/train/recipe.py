@@ -100,7 +100,6 @@ def training_args(cfg: Config, has_eval: bool) -> TrainingArguments:
         remove_unused_columns=False,
         dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
-        save_only_model=True,
     )
 
 
