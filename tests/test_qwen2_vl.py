@@ -119,3 +119,41 @@ def test_checkpoints_are_saved_and_training_resumes(tiny_ckpt, tmp_path):
                            resume_from_checkpoint=str(ckpt))
     assert resumed.metrics["steps"] == 6
     assert len(resumed.losses) == 2  # only steps 5 and 6 ran
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        (None, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
+        (["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+        (r"model.language_model.layers.[\d]+.(mlp|cross_attn|self_attn).(up|down|gate|q|k|v|o)_proj",
+         {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
+    ],
+)
+def test_lora_targets_stay_in_the_language_model(tiny_ckpt, tmp_path, targets, expected):
+    from family_checks import tiny_config, write_jsonl
+
+    from mmtune.models.families import get_family
+    from mmtune.models.loading import apply_training_mode, load_model
+
+    fam = get_family("qwen2_vl")
+    data = write_jsonl(tmp_path / "d.jsonl", [{"messages": []}])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, lora_target_modules=targets)
+    model = apply_training_mode(load_model(cfg.base_model, fam), cfg, fam)
+    wrapped = {n.removeprefix("base_model.model.") for n, m in model.named_modules() if hasattr(m, "lora_A")}
+    assert wrapped and all(n.startswith("model.language_model.layers.") for n in wrapped)
+    assert {n.rsplit(".", 1)[-1] for n in wrapped} == expected
+
+
+def test_lora_target_regex_that_matches_nothing_is_a_clear_error(tiny_ckpt, tmp_path):
+    from family_checks import tiny_config, write_jsonl
+
+    from mmtune.errors import ConfigError
+    from mmtune.models.families import get_family
+    from mmtune.models.loading import apply_training_mode, load_model
+
+    fam = get_family("qwen2_vl")
+    data = write_jsonl(tmp_path / "d.jsonl", [{"messages": []}])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, lora_target_modules=r"no\.such\.module")
+    with pytest.raises(ConfigError, match="lora_target_modules matched no module"):
+        apply_training_mode(load_model(cfg.base_model, fam), cfg, fam)
