@@ -145,3 +145,16 @@ def test_cli_reports_bad_rows_without_traceback(tiny_ckpt, tmp_path, caplog):
     with caplog.at_level(logging.ERROR, logger="mmtune"):
         assert main(["preprocess", str(cfg)]) == 2
     assert "row 0: image 'imgs/nope.png' not found" in caplog.text
+
+
+def test_template_without_end_of_turn_is_refused_with_a_hint(tiny_ckpt, tmp_path):
+    from family_checks import encode_row, row_processor
+
+    from mmtune.errors import ConfigError
+
+    bare = "{% for m in messages %}{{ m['role'] }}: {{ m['content'][0]['text'] }}\n{% endfor %}"
+    rp = row_processor(tiny_ckpt("qwen2_vl"), tmp_path, chat_template_jinja=bare)
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"}]}
+    with pytest.raises(ConfigError, match=r"does not end assistant turns with '<\|im_end\|>' \(family qwen2_vl\); "
+                                          r"set `chat_template: qwen2_vl`"):
+        encode_row(rp, row)

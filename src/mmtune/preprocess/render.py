@@ -90,6 +90,10 @@ class Renderer:
         """Text and media for generation: the conversation plus the assistant prompt."""
         return self.render(template_messages(self.family, conv), True), conv.media()
 
+    def _hint(self) -> str:
+        names = self.family.template_names
+        return f"; set `chat_template: {names[0]}` to use mmtune's template for this family" if names else ""
+
     def _content_start(self, msgs: list[dict], i: int) -> int:
         """Where message ``i``'s own text begins in the rendering (found with a marker character)."""
         marked = [dict(m) for m in msgs[: i + 1]]
@@ -112,7 +116,7 @@ class Renderer:
             if not full.startswith(prev):
                 raise ConfigError(
                     f"the chat template does not render messages incrementally ({what} changes earlier text); "
-                    "mmtune needs a template where each message only appends text"
+                    f"mmtune needs a template where each message only appends text{self._hint()}"
                 )
             return full[len(prev):]
 
@@ -127,7 +131,10 @@ class Renderer:
                 body = take(full, f"message {i}")
                 cut = body.find(eot)
                 if cut < 0:
-                    raise ConfigError(f"the chat template does not end assistant turns with {eot!r} (family {self.family.id})")
+                    raise ConfigError(
+                        f"the chat template does not end assistant turns with {eot!r} (family {self.family.id})"
+                        f"{self._hint()}"
+                    )
                 cut += len(eot)
                 chunks.append(Chunk(body[:cut], trained, m.media()))
                 if body[cut:]:
