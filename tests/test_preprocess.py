@@ -158,3 +158,20 @@ def test_template_without_end_of_turn_is_refused_with_a_hint(tiny_ckpt, tmp_path
     with pytest.raises(ConfigError, match=r"does not end assistant turns with '<\|im_end\|>' \(family qwen2_vl\); "
                                           r"set `chat_template: qwen2_vl`"):
         encode_row(rp, row)
+
+
+@pytest.mark.parametrize("truncation", ["drop", "error"])
+def test_over_long_rows_are_dropped_or_stop_the_run(tiny_ckpt, tmp_path, truncation):
+    long = {"messages": [{"role": "user", "content": "word " * 300}, {"role": "assistant", "content": "ok"}]}
+    short = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}
+    data = write_jsonl(tmp_path / "data.jsonl", [short, long])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, sequence_len=64, truncation=truncation)
+    settings, proc = settings_from_config(cfg)
+    if truncation == "error":
+        with pytest.raises(BadRowsError, match=r"row 1: row has \d+ tokens, more than sequence_len 64"):
+            prepare(cfg, settings, processor=proc)
+        return
+    prep = prepare(cfg, settings, processor=proc)
+    assert (prep.report.read, prep.report.kept, prep.report.dropped) == (2, 1, 1)
+    assert str(prep.report.errors[0]).endswith("more than sequence_len 64 (dropped: multimodal rows are never cut)")
+    assert prepare(cfg, settings, processor=proc).reused  # the cached report keeps the drop

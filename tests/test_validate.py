@@ -100,7 +100,7 @@ def test_validate_lists_exactly_the_planted_rows(project):
           "unknown role 'robot' (known roles: assistant, developer, gpt, human, model, system, tool, user)")
     check(("media/planted.jsonl", 6), "images", "2 <image> placeholder(s) in the text but 1 item(s) in column 'images'")
     assert by_row[("media/planted.jsonl", 7)]["field"] == "length"
-    assert by_row[("media/planted.jsonl", 7)]["error"].endswith("more than sequence_len 160")
+    assert by_row[("media/planted.jsonl", 7)]["error"].endswith("more than sequence_len 160 (dropped: multimodal rows are never cut)")
     check(("media/planted.jsonl", 8), "audio",
           "audio input is not supported by model family 'qwen2_vl' (it takes: image, video)")
     assert by_row[("sheet.csv", 1)]["error"].startswith("image 'gone.png' not found")

@@ -111,7 +111,9 @@ class Config(_Strict):
     on_bad_rows: Literal["error", "skip"] = Field("error", description="Stop on bad rows, or drop them and report.")
     sequence_len: int = Field(2048, gt=0)
     truncation: Literal["error", "drop"] = Field(
-        "drop", description="What to do with a row longer than sequence_len: drop it with a reason, or fail."
+        "drop",
+        description="A row longer than sequence_len: 'drop' it (reported with its reason; a multimodal row is "
+        "never cut, which would split media tokens) or treat it as a bad row ('error').",
     )
     image_size: int | tuple[int, int] | None = Field(None, description="Resize every image to this (int: square; [w, h]).")
     image_resize_algorithm: Literal["bilinear", "bicubic", "lanczos"] = "bilinear"

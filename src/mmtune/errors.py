@@ -26,6 +26,9 @@ class DataError(MmtuneError):
     dataset: str = "?"
     row: int = -1
     field: str = ""
+    # False for rows dropped by policy (e.g. longer than sequence_len with ``truncation: drop``):
+    # reported, but they do not stop a run that has ``on_bad_rows: error``.
+    fatal: bool = True
 
     def __post_init__(self) -> None:
         super().__init__(str(self))
@@ -36,7 +39,7 @@ class DataError(MmtuneError):
 
     def located(self, dataset: str, row: int) -> DataError:
         """The same error, now knowing the row it came from."""
-        return DataError(self.reason, dataset, row, self.field)
+        return DataError(self.reason, dataset, row, self.field, self.fatal)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -46,6 +46,7 @@ class PrepSettings:
     train_on_inputs: bool = False
     roles_to_train: tuple[str, ...] = ("assistant",)
     sequence_len: int = 2048
+    truncation: str = "drop"
     media: MediaSettings = field(default_factory=MediaSettings)
 
     def to_dict(self) -> dict:
@@ -101,7 +102,11 @@ class RowProcessor:
             )
             n = len(enc.input_ids)
             if n > self.s.sequence_len:
-                raise DataError(f"row has {n} tokens, more than sequence_len {self.s.sequence_len}", field="length")
+                raise DataError(
+                    f"row has {n} tokens, more than sequence_len {self.s.sequence_len}"
+                    + (" (dropped: multimodal rows are never cut)" if self.s.truncation == "drop" else ""),
+                    field="length", fatal=self.s.truncation == "error",
+                )
             sup = sum(1 for x in enc.labels if x != -100)
             if sup == 0:
                 raise DataError("no supervised tokens left (empty assistant turns?)", field="messages")
@@ -282,7 +287,7 @@ def prepare(cfg: Config, settings: PrepSettings, workers: int | None = None, pro
 
 def _check_report(cfg: Config, report: DataReport) -> None:
     assert report.kept + report.dropped == report.read, "every row must be kept or dropped"
-    if report.errors and cfg.on_bad_rows == "error":
+    if cfg.on_bad_rows == "error" and any(e.fatal for e in report.errors):
         raise BadRowsError(report)
     if report.errors:
         log.warning("dropped %d of %d rows:\n%s", report.dropped, report.read, report.summary())
@@ -302,6 +307,7 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
         train_on_inputs=cfg.train_on_inputs,
         roles_to_train=tuple(cfg.roles_to_train),
         sequence_len=cfg.sequence_len,
+        truncation=cfg.truncation,
         media=MediaSettings(
             image_size=cfg.image_wh,
             resample=cfg.image_resize_algorithm,
