@@ -102,3 +102,31 @@ def test_missing_config_file_and_bad_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text("base_model: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_docs_config_reference_is_up_to_date():
+    from pathlib import Path
+
+    from mmtune.config import Config, config_reference
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    assert doc.strip() == config_reference().strip(), "regenerate docs/config.md from config_reference()"
+    assert all(f.description for f in Config.model_fields.values())  # every key is documented in place
+
+
+def test_field_messages_and_processor_type(tiny_ckpt, tmp_path):
+    from family_checks import tiny_config, write_jsonl
+
+    from mmtune.preprocess.pipeline import prepare, settings_from_config
+
+    row = {"conversation": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"}]}
+    data = write_jsonl(tmp_path / "d.jsonl", [row])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, processor_type="Qwen2VLProcessor")
+    cfg.datasets[0].field_messages = "conversation"
+    settings, proc = settings_from_config(cfg)
+    assert type(proc).__name__ == "Qwen2VLProcessor"
+    prep = prepare(cfg, settings, processor=proc)
+    assert proc.tokenizer.decode([t for t in prep.dataset[0]["labels"] if t != -100]) == "yes<|im_end|>"
+    bad = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, processor_type="NoSuchProcessor")
+    with pytest.raises(ConfigError, match="processor_type 'NoSuchProcessor' is not a transformers processor class"):
+        settings_from_config(bad)

@@ -41,7 +41,7 @@ AXOLOTL_KEYS_WITHOUT_EFFECT: frozenset[str] = frozenset(
         "local_rank", "evals_per_epoch", "saves_per_epoch", "eval_table_size",
         "eval_max_new_tokens", "eval_causal_lm_metrics", "debug", "auto_resume_from_checkpoints",
         "trust_remote_code", "tokenizer_type", "model_type", "tokenizer_config", "tokenizer_use_fast",
-        "tokenizer_legacy", "is_llama_derived_model", "is_mistral_derived_model",
+        "tokenizer_legacy", "base_model_config", "is_llama_derived_model", "is_mistral_derived_model",
         "is_qwen_derived_model", "unfrozen_parameters", "lora_fan_in_fan_out", "lora_model_dir",
         "gptq", "torch_compile", "torch_compile_backend", "plugins", "liger_rope", "liger_rms_norm",
         "liger_glu_activation", "liger_layer_norm", "liger_fused_linear_cross_entropy",
@@ -75,8 +75,8 @@ class DatasetConfig(_Strict):
     media_dir: str | None = Field(None, description="Folder or .zip where relative media names are looked up.")
     sheet: str | None = Field(None, description="Excel sheet name (default: the first sheet).")
     name: str | None = Field(None, description="Hub dataset configuration name.")
-    data_files: str | list[str] | None = None
-    field_messages: str | None = Field(None, description="Column holding the conversation.")
+    data_files: str | list[str] | None = Field(None, description="Hub datasets: which data files to load.")
+    field_messages: str | None = Field(None, description="Column holding the conversation, when not 'messages'.")
     # The path as the user wrote it, for messages and reports (``path`` is made absolute).
     _as_written: str | None = PrivateAttr(None)
 
@@ -97,73 +97,78 @@ class Config(_Strict):
 
     # -- model -------------------------------------------------------------------------------
     base_model: str = Field(description="A hub id or a local checkpoint folder.")
-    processor_type: str | None = Field(None, description="Processor class name; AutoProcessor when empty.")
-    base_model_config: str | None = None
+    processor_type: str | None = Field(
+        None, description="A transformers processor class name; empty or AutoProcessor: the family's default loading."
+    )
     chat_template: str | None = Field(
         None, description="A template name of the model's family, 'tokenizer_default', or empty for the checkpoint's own."
     )
     chat_template_jinja: str | None = Field(None, description="A Jinja chat template given inline.")
     # -- data --------------------------------------------------------------------------------
-    datasets: list[DatasetConfig] = Field(min_length=1)
+    datasets: list[DatasetConfig] = Field(min_length=1, description="One or more datasets, concatenated.")
     val_set_size: float = Field(0.0, ge=0, description="Fraction (<1) or number of rows held out for evaluation.")
     dataset_prepared_path: str | None = Field(None, description="Where preprocessed datasets are cached.")
     dataset_processes: int | None = Field(None, ge=1, description="Worker processes for preprocessing.")
     on_bad_rows: Literal["error", "skip"] = Field("error", description="Stop on bad rows, or drop them and report.")
-    sequence_len: int = Field(2048, gt=0)
+    sequence_len: int = Field(2048, gt=0, description="Longest row in tokens, media tokens included.")
     truncation: Literal["error", "drop"] = Field(
         "drop",
         description="A row longer than sequence_len: 'drop' it (reported with its reason; a multimodal row is "
         "never cut, which would split media tokens) or treat it as a bad row ('error').",
     )
     image_size: int | tuple[int, int] | None = Field(None, description="Resize every image to this (int: square; [w, h]).")
-    image_resize_algorithm: Literal["bilinear", "bicubic", "lanczos"] = "bilinear"
+    image_resize_algorithm: Literal["bilinear", "bicubic", "lanczos"] = Field("bilinear", description="Resampling filter for image_size.")
     video_fps: float = Field(2.0, gt=0, description="Video frames are sampled evenly at this many per second.")
     video_max_frames: int = Field(16, gt=0, description="At most this many frames per video (sampled evenly).")
     pdf_max_pages: int = Field(8, gt=0, description="PDF documents: only the first N pages become images.")
     pdf_dpi: int = Field(72, gt=0, description="PDF documents: pages are rendered at this resolution (dots per inch).")
     train_on_inputs: bool = Field(False, description="Also train on system/user text (never on media or padding).")
-    roles_to_train: list[str] = Field(default_factory=lambda: ["assistant"])
-    sample_packing: bool = False
+    roles_to_train: list[str] = Field(
+        default_factory=lambda: ["assistant"], description="Roles whose content (and end-of-turn) is trained on."
+    )
+    sample_packing: bool = Field(False, description="Accepted; not supported for multimodal rows yet (a warning says so).")
     # -- adapter -----------------------------------------------------------------------------
-    adapter: Literal["lora", "qlora"] | None = None
-    lora_r: int = Field(8, gt=0)
-    lora_alpha: int = Field(16, gt=0)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    adapter: Literal["lora", "qlora"] | None = Field(None, description="lora, qlora (4-bit base), or empty for full fine-tuning.")
+    lora_r: int = Field(8, gt=0, description="LoRA rank.")
+    lora_alpha: int = Field(16, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA input.")
     lora_target_modules: list[str] | str | None = Field(
         None, description="Module names, or one regex on full module names. Default: the language model's attention and MLP."
     )
     lora_target_linear: bool = Field(False, description="LoRA on every linear layer of the language model.")
-    lora_modules_to_save: list[str] | None = None
-    peft_use_dora: bool = False
-    peft_use_rslora: bool = False
-    load_in_8bit: bool = False
-    load_in_4bit: bool = False
+    lora_modules_to_save: list[str] | None = Field(None, description="Modules trained fully and saved with the adapter.")
+    peft_use_dora: bool = Field(False, description="DoRA (weight-decomposed LoRA).")
+    peft_use_rslora: bool = Field(False, description="rsLoRA scaling (alpha / sqrt(r)).")
+    load_in_8bit: bool = Field(False, description="Load the base model in 8 bits (bitsandbytes; CUDA only).")
+    load_in_4bit: bool = Field(False, description="Load the base model in 4 bits, NF4 (bitsandbytes; CUDA only).")
     freeze_vision_tower: bool | None = Field(None, description="Full fine-tuning: freeze the vision/audio tower (default true).")
     freeze_projector: bool | None = Field(None, description="Full fine-tuning: freeze the projector (default false).")
     freeze_language_model: bool | None = Field(None, description="Full fine-tuning: freeze the language model (default false).")
     # -- training ----------------------------------------------------------------------------
-    micro_batch_size: int = Field(1, gt=0)
-    gradient_accumulation_steps: int = Field(1, gt=0)
-    num_epochs: float = Field(1.0, gt=0)
-    max_steps: int | None = Field(None, gt=0)
-    learning_rate: float = Field(2e-4, gt=0)
-    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"] = "cosine"
-    warmup_steps: int = Field(0, ge=0)
-    warmup_ratio: float | None = Field(None, ge=0, lt=1)
+    micro_batch_size: int = Field(1, gt=0, description="Rows per device per step.")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
+    num_epochs: float = Field(1.0, gt=0, description="Passes over the training rows (max_steps wins when set).")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"] = Field(
+        "cosine", description="Learning-rate schedule after warmup."
+    )
+    warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")
+    warmup_ratio: float | None = Field(None, ge=0, lt=1, description="Warmup as a fraction of all steps (wins over warmup_steps).")
     optimizer: str = Field("adamw_torch", description="A transformers optimizer name, e.g. adamw_torch.")
-    weight_decay: float = Field(0.0, ge=0)
-    max_grad_norm: float = Field(1.0, ge=0)
-    output_dir: str = "./outputs/run"
-    seed: int = 42
-    gradient_checkpointing: bool = False
-    bf16: bool | Literal["auto"] = False
-    logging_steps: int = Field(10, gt=0)
-    save_steps: int | None = Field(None, gt=0)
-    eval_steps: int | None = Field(None, gt=0)
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm (0: off).")
+    output_dir: str = Field("./outputs/run", description="Where weights/adapter, processor, run card and logs go.")
+    seed: int = Field(42, description="Seed for initialisation, shuffling and the validation split.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
+    bf16: bool | Literal["auto"] = Field(False, description="Train in bfloat16 ('auto': when the GPU supports it).")
+    logging_steps: int = Field(10, gt=0, description="Log loss every this many steps (TensorBoard + console).")
+    save_steps: int | None = Field(None, gt=0, description="Save a resumable checkpoint every this many steps.")
+    eval_steps: int | None = Field(None, gt=0, description="Evaluate every this many steps (default: each epoch).")
     torch_threads: int | None = Field(
         None, ge=1, description="torch intra-op threads; small models on few cores run far faster with 1."
     )
-    resume_from_checkpoint: str | None = None
+    resume_from_checkpoint: str | None = Field(None, description="A checkpoint-N folder to resume from.")
 
     @field_validator("image_size", mode="before")
     @classmethod
@@ -281,3 +286,26 @@ def load_config(path: str | os.PathLike) -> Config:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     return parse_config(raw or {}, base_dir=p.resolve().parent)
+
+
+def config_reference() -> str:
+    """Markdown table of every config key (docs/config.md is this text; a test keeps them equal)."""
+
+    def rows(model: type[BaseModel]) -> list[str]:
+        out = []
+        for name, f in model.model_fields.items():
+            ann = getattr(f.annotation, "__name__", None) if isinstance(f.annotation, type) else None
+            ann = ann or str(f.annotation).replace("typing.", "").replace("mmtune.config.", "").replace("NoneType", "None")
+            ann = ann.replace("|", "or")
+            default = "required" if f.is_required() else repr(f.get_default(call_default_factory=True))
+            out.append(f"| `{name}` | {ann} | {default} | {f.description or ''} |")
+        return out
+
+    head = "| key | type | default | meaning |\n|---|---|---|---|"
+    return "\n".join([
+        "# Config reference", "",
+        "Generated from `mmtune.config.Config` (`python -c 'import mmtune.config as c; print(c.config_reference())'`).",
+        "", "## Top level", "", head, *rows(Config), "", "## `datasets:` entries", "", head, *rows(DatasetConfig), "",
+        "## Axolotl keys accepted without effect (a warning names them)", "",
+        ", ".join(f"`{k}`" for k in sorted(AXOLOTL_KEYS_WITHOUT_EFFECT)), "",
+    ])

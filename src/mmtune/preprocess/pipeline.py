@@ -27,7 +27,7 @@ from mmtune.data.documents import expand_documents
 from mmtune.data.formats import RowContext, detect_format, format_by_type
 from mmtune.data.media import MediaSettings, decode_media
 from mmtune.data.sources import load_rows, media_base
-from mmtune.errors import BadRowsError, DataError, DataReport, MmtuneError
+from mmtune.errors import BadRowsError, ConfigError, DataError, DataReport, MmtuneError
 from mmtune.models.families import get_family
 from mmtune.preprocess.encode import media_token_ids
 from mmtune.preprocess.render import Renderer, check_roles, choose_template
@@ -142,10 +142,19 @@ def dataset_tasks(cfg: DatasetConfig) -> tuple[list[tuple], int]:
     """One ``RowProcessor`` task per row of a dataset entry (its format detected or given)."""
     ds = load_rows(cfg)
     n = len(ds)
-    head = [ds[i] for i in range(min(n, 5))]
-    fmt = format_by_type(cfg.type) if cfg.type else detect_format(head, cfg.label)
+    rows = [_with_messages_field(ds[i], cfg.field_messages) for i in range(n)]
+    fmt = format_by_type(cfg.type) if cfg.type else detect_format(rows[:5], cfg.label)
     base = media_base(cfg)
-    return [(cfg.label, base, fmt.name, i, ds[i]) for i in range(n)], n
+    return [(cfg.label, base, fmt.name, i, row) for i, row in enumerate(rows)], n
+
+
+def _with_messages_field(row: dict, field: str | None) -> dict:
+    """Axolotl's ``field_messages``: the conversation lives in another column (e.g. "conversation")."""
+    if not field or field == "messages":
+        return row
+    if field not in row:
+        return row  # the format's own check reports the missing conversation for this row
+    return {**{k: v for k, v in row.items() if k != field}, "messages": row[field]}
 
 
 def _hash_path(h: Any, p: Path) -> None:
@@ -293,12 +302,25 @@ def _check_report(cfg: Config, report: DataReport) -> None:
         log.warning("dropped %d of %d rows:\n%s", report.dropped, report.read, report.summary())
 
 
+def _load_processor(cfg: Config, family: Any) -> Any:
+    """The family's processor, or the class ``processor_type`` names (Axolotl's key)."""
+    if cfg.processor_type in (None, "AutoProcessor"):
+        return family.load_processor(cfg.base_model)
+    import transformers
+
+    cls = getattr(transformers, cfg.processor_type, None)
+    if cls is None or not hasattr(cls, "from_pretrained"):
+        raise ConfigError(f"processor_type {cfg.processor_type!r} is not a transformers processor class")
+    return cls.from_pretrained(cfg.base_model)
+
+
 def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettings, Any]:
     """Resolve the family and template for ``cfg`` and load its processor once."""
     from mmtune.models.families import family_for_checkpoint
 
     family = family_for_checkpoint(cfg.base_model)
-    processor = processor if processor is not None else family.load_processor(cfg.base_model)
+    if processor is None:
+        processor = _load_processor(cfg, family)
     template = choose_template(family, processor, cfg.chat_template, cfg.chat_template_jinja)
     settings = PrepSettings(
         base_model=cfg.base_model,
