@@ -17,13 +17,10 @@ from mmtune.models.families import register
 from mmtune.models.families.base import Family, video_metadata
 from mmtune.models.tiny_save import save_tiny
 
-# Written for mmtune from the public ChatML description of Qwen2-VL's prompt format.
-QWEN2_VL_TEMPLATE = (
-    "{%- set media = {'image': '<|vision_start|><|image_pad|><|vision_end|>',"
-    " 'video': '<|vision_start|><|video_pad|><|vision_end|>'} -%}"
-    "{%- if messages and messages[0]['role'] != 'system' -%}"
-    "<|im_start|>system{{ '\\n' }}You are a helpful assistant.<|im_end|>{{ '\\n' }}"
-    "{%- endif -%}"
+# Written for mmtune from the public ChatML description of Qwen's prompt format: turns in
+# <|im_start|>role ... <|im_end|>, media as <|vision_start|><|image_pad|>/<|video_pad|><|vision_end|>
+# where they appear. Qwen2-VL adds a default system prompt; Qwen3-VL (same body) does not.
+CHATML_MEDIA_BODY = (
     "{%- for m in messages -%}"
     "<|im_start|>{{ m['role'] }}{{ '\\n' }}"
     "{%- if m['content'] is string -%}{{ m['content'] }}"
@@ -34,6 +31,17 @@ QWEN2_VL_TEMPLATE = (
     "<|im_end|>{{ '\\n' }}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}<|im_start|>assistant{{ '\\n' }}{%- endif -%}"
+)
+CHATML_MEDIA = (
+    "{%- set media = {'image': '<|vision_start|><|image_pad|><|vision_end|>',"
+    " 'video': '<|vision_start|><|video_pad|><|vision_end|>'} -%}"
+)
+QWEN2_VL_TEMPLATE = (
+    CHATML_MEDIA
+    + "{%- if messages and messages[0]['role'] != 'system' -%}"
+    "<|im_start|>system{{ '\\n' }}You are a helpful assistant.<|im_end|>{{ '\\n' }}"
+    "{%- endif -%}"
+    + CHATML_MEDIA_BODY
 )
 
 SPECIALS = [

@@ -25,26 +25,13 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.qwen2_vl import SPECIALS, Qwen2VL
+from mmtune.models.families.qwen2_vl import CHATML_MEDIA, CHATML_MEDIA_BODY, SPECIALS, Qwen2VL
 from mmtune.models.tiny_save import save_tiny
 
 # Written for mmtune from the public description of Qwen3-VL's prompt format: ChatML turns,
 # images and videos as <|vision_start|><|image_pad|>/<|video_pad|><|vision_end|> where they appear
 # in the message, no system prompt unless the conversation has one.
-QWEN3_VL_TEMPLATE = (
-    "{%- set media = {'image': '<|vision_start|><|image_pad|><|vision_end|>',"
-    " 'video': '<|vision_start|><|video_pad|><|vision_end|>'} -%}"
-    "{%- for m in messages -%}"
-    "<|im_start|>{{ m['role'] }}{{ '\\n' }}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
-    "{%- elif p['type'] in media -%}{{ media[p['type']] }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "<|im_end|>{{ '\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant{{ '\\n' }}{%- endif -%}"
-)
+QWEN3_VL_TEMPLATE = CHATML_MEDIA + CHATML_MEDIA_BODY
 
 _WRAPPED_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
 
