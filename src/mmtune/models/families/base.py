@@ -53,6 +53,10 @@ class Family:
     vision_pattern: ClassVar[str] = r"^model\.(vision_tower|visual|vision_model)\."
     projector_pattern: ClassVar[str] = r"^model\.multi_modal_projector\."
     language_prefix: ClassVar[str] = "model.language_model"
+    # Module names under ``<language_prefix>.layers.N.`` that LoRA wraps by default, and the
+    # linear layers ``lora_target_linear`` reaches (regex fragments; families change only these).
+    lora_modules: ClassVar[str] = r"(self_attn|mlp|cross_attn)\.(q|k|v|o|gate|up|down)_proj"
+    linear_modules: ClassVar[str] = r".*_proj"
     auto_model_class: ClassVar[str] = "AutoModelForImageTextToText"
     hub_example: ClassVar[str] = ""
     # Keys a processor needs per modality when called: images=, videos=, audio=
@@ -90,14 +94,12 @@ class Family:
     @classmethod
     def default_lora_targets(cls) -> str:
         """A regex peft matches on full module names: the LM's attention and MLP projections."""
-        lm = re.escape(cls.language_prefix)
-        return rf"^{lm}\.layers\.\d+\.(self_attn|mlp|cross_attn)\.(q|k|v|o|gate|up|down)_proj$"
+        return rf"^{re.escape(cls.language_prefix)}\.layers\.\d+\.{cls.lora_modules}$"
 
     @classmethod
     def lora_linear_targets(cls) -> str:
         """Every linear layer of the language model (``lora_target_linear: true``)."""
-        lm = re.escape(cls.language_prefix)
-        return rf"^{lm}\.layers\..*_proj$"
+        return rf"^{re.escape(cls.language_prefix)}\.layers\.{cls.linear_modules}$"
 
     # -- rendering & encoding --------------------------------------------------------------------
     @classmethod

@@ -13,7 +13,6 @@ none of those match the default ``*_proj`` patterns of other families, hence the
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +59,9 @@ class Lfm2VL(Family):
     language_prefix = "model.language_model"
     hub_example = "LiquidAI/LFM2-VL-450M"
 
-    @classmethod
-    def default_lora_targets(cls) -> str:
-        """Attention, short-convolution and SwiGLU projections of the language model."""
-        lm = re.escape(cls.language_prefix)
-        return rf"^{lm}\.layers\.\d+\.(self_attn\.(q|k|v|out)_proj|conv\.(in|out)_proj|feed_forward\.w[123])$"
-
-    @classmethod
-    def lora_linear_targets(cls) -> str:
-        lm = re.escape(cls.language_prefix)
-        return rf"^{lm}\.layers\..*\.(\w+_proj|w[123])$"
+    # Attention, short-convolution and SwiGLU projections of the hybrid language model.
+    lora_modules = r"(self_attn\.(q|k|v|out)_proj|conv\.(in|out)_proj|feed_forward\.w[123])"
+    linear_modules = r".*\.(\w+_proj|w[123])"
 
     @classmethod
     def make_tiny(

@@ -11,7 +11,6 @@ experts + a shared expert), so LoRA targets are spelled out here.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +61,9 @@ class Llama4(Family):
     language_prefix = "language_model.model"
     hub_example = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
 
-    @classmethod
-    def default_lora_targets(cls) -> str:
-        # Attention, dense MLPs and the shared expert. The routed experts are fused 3-D weights
-        # (not nn.Linear) and the router is left alone so routing stays as pretrained.
-        lm = re.escape(cls.language_prefix)
-        return rf"^{lm}\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|feed_forward\.(shared_expert\.)?(gate|up|down)_proj)$"
+    # Attention, dense MLPs and the shared expert. The routed experts are fused 3-D weights
+    # (not nn.Linear) and the router is left alone so routing stays as pretrained.
+    lora_modules = r"(self_attn\.(q|k|v|o)_proj|feed_forward\.(shared_expert\.)?(gate|up|down)_proj)"
 
     # -- tiny checkpoint -------------------------------------------------------------------------
     @classmethod
