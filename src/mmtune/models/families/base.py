@@ -19,6 +19,15 @@ import torch
 SEQUENCE_KEYS = frozenset({"input_ids", "attention_mask", "labels", "token_type_ids", "mm_token_type_ids"})
 
 
+def family_template(name: str) -> str:
+    """A chat template shipped as a ``.jinja`` file beside the family modules.
+
+    Templates are data, kept out of Python strings so they read (and diff) as Jinja. Jinja drops
+    the file's final newline when it compiles a template, so dropping it here changes nothing.
+    """
+    return (Path(__file__).with_name(name)).read_text(encoding="utf-8").removesuffix("\n")
+
+
 def video_metadata(clip: Any) -> dict:
     """A processor's ``video_metadata`` entry for a decoded ``VideoClip``.
 

@@ -18,32 +18,8 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family
+from mmtune.models.families.base import Family, family_template
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of Gemma's prompt format (ai.google.dev, "Gemma
-# formatting"): BOS, then `<start_of_turn>ROLE\n...<end_of_turn>\n` with roles user / model; system
-# text goes first in the first user turn followed by a blank line; `<start_of_image>` marks an image.
-GEMMA3_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- set ns = namespace(system='') -%}"
-    "{%- for m in messages -%}"
-    "{%- if m['content'] is string -%}{%- set parts = [{'type': 'text', 'text': m['content']}] -%}"
-    "{%- else -%}{%- set parts = m['content'] -%}{%- endif -%}"
-    "{%- if m['role'] == 'system' -%}"
-    "{%- for p in parts if p['type'] == 'text' -%}{%- set ns.system = ns.system + (p['text'] | trim) -%}{%- endfor -%}"
-    "{%- else -%}"
-    "<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}{{ '\\n' }}"
-    "{%- if ns.system -%}{{ ns.system }}{{ '\\n\\n' }}{%- set ns.system = '' -%}{%- endif -%}"
-    "{%- for p in parts -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] | trim }}"
-    "{%- elif p['type'] == 'image' -%}<start_of_image>{%- endif -%}"
-    "{%- endfor -%}"
-    "<end_of_turn>{{ '\\n' }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<start_of_turn>model{{ '\\n' }}{%- endif -%}"
-)
 
 MEDIA = ("<start_of_image>", "<end_of_image>", "<image_soft_token>")
 SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>", *MEDIA]
@@ -55,7 +31,7 @@ class Gemma3(Family):
     model_types = ("gemma3",)
     modalities = frozenset({"image"})
     template_names = ("gemma3", "gemma")
-    chat_template = GEMMA3_TEMPLATE
+    chat_template = family_template("gemma3.jinja")
     eot_token = "<end_of_turn>"
     media_tokens = MEDIA
     hub_example = "google/gemma-3-4b-it"

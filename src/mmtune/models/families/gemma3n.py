@@ -23,37 +23,8 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family
+from mmtune.models.families.base import Family, family_template
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of Gemma's prompt format: BOS, then
-# "<start_of_turn>{user|model}\n...<end_of_turn>\n" per turn; a system message has no turn of its
-# own, its text opens the first user turn followed by a blank line; text parts are trimmed;
-# images and audio are "<image_soft_token>" / "<audio_soft_token>" where they sit.
-GEMMA3N_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- set ns = namespace(prefix='', turns=messages) -%}"
-    "{%- if messages and messages[0]['role'] == 'system' -%}"
-    "{%- set c = messages[0]['content'] -%}"
-    "{%- if c is string -%}{%- set ns.prefix = c | trim -%}"
-    "{%- else -%}{%- set ns.prefix = c | selectattr('type', 'equalto', 'text') | map(attribute='text')"
-    " | join(' ') | trim -%}{%- endif -%}"
-    "{%- set ns.prefix = ns.prefix + '\\n\\n' -%}"
-    "{%- set ns.turns = messages[1:] -%}"
-    "{%- endif -%}"
-    "{%- for m in ns.turns -%}"
-    "{{- '<start_of_turn>' + ('model' if m['role'] == 'assistant' else m['role']) + '\\n' -}}"
-    "{%- if loop.first -%}{{ ns.prefix }}{%- endif -%}"
-    "{%- if m['content'] is string -%}{{ m['content'] | trim }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] | trim }}"
-    "{%- elif p['type'] == 'image' -%}{{ '<image_soft_token>' }}"
-    "{%- elif p['type'] == 'audio' -%}{{ '<audio_soft_token>' }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "{{- '<end_of_turn>' + '\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model' + '\\n' }}{%- endif -%}"
-)
 
 TEXT_SPECIALS = [
     "<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<start_of_audio>",
@@ -79,7 +50,7 @@ class Gemma3n(Family):
     model_types = ("gemma3n",)
     modalities = frozenset({"image", "audio"})
     template_names = ("gemma3n",)
-    chat_template = GEMMA3N_TEMPLATE
+    chat_template = family_template("gemma3n.jinja")
     eot_token = "<end_of_turn>"
     media_tokens = ("<start_of_image>", "<image_soft_token>", "<end_of_image>",
                     "<start_of_audio>", "<audio_soft_token>", "<end_of_audio>")

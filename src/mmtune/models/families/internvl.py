@@ -21,24 +21,8 @@ import torch
 
 from mmtune.errors import DataError
 from mmtune.models.families import register
-from mmtune.models.families.base import Family
+from mmtune.models.families.base import Family, family_template
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of InternVL3's -hf prompt format: ChatML turns,
-# "<IMG_CONTEXT>\n" per image and "<video>\n" per video where they appear in the message.
-INTERNVL_TEMPLATE = (
-    "{%- set media = {'image': '<IMG_CONTEXT>', 'video': '<video>'} -%}"
-    "{%- for m in messages -%}"
-    "<|im_start|>{{ m['role'] }}{{ '\\n' }}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
-    "{%- elif p['type'] in media -%}{{ media[p['type']] }}{{ '\\n' }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "<|im_end|>{{ '\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant{{ '\\n' }}{%- endif -%}"
-)
 
 MEDIA = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"}
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *MEDIA.values()]
@@ -50,7 +34,7 @@ class InternVL(Family):
     model_types = ("internvl",)
     modalities = frozenset({"image", "video"})
     template_names = ("internvl",)
-    chat_template = INTERNVL_TEMPLATE
+    chat_template = family_template("internvl.jinja")
     eot_token = "<|im_end|>"
     media_tokens = tuple(MEDIA.values())
     vision_pattern = r"^model\.vision_tower\."

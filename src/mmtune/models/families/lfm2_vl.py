@@ -19,24 +19,8 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family
+from mmtune.models.families.base import Family, family_template
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of LFM2-VL's prompt format: BOS, then ChatML
-# turns ("<|im_start|>role\ncontent<|im_end|>\n"), images as "<image>" where they sit in the text.
-LFM2_VL_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- for m in messages -%}"
-    "{{- '<|im_start|>' + m['role'] + '\\n' -}}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
-    "{%- elif p['type'] == 'image' -%}{{ '<image>' }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "{{- '<|im_end|>' + '\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant' + '\\n' }}{%- endif -%}"
-)
 
 TILE_TOKENS = [f"<|img_row_{r}_col_{c}|>" for r in range(1, 11) for c in range(1, 11)]
 SPECIALS = [
@@ -51,7 +35,7 @@ class Lfm2VL(Family):
     model_types = ("lfm2_vl",)
     modalities = frozenset({"image"})
     template_names = ()  # the checkpoint's own template (config: leave out or `tokenizer_default`)
-    chat_template = LFM2_VL_TEMPLATE
+    chat_template = family_template("lfm2_vl.jinja")
     eot_token = "<|im_end|>"
     media_tokens = ("<image>", "<|image_start|>", "<|image_end|>", "<|img_thumbnail|>", *TILE_TOKENS)
     vision_pattern = r"^model\.vision_tower\."

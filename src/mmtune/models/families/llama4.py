@@ -17,25 +17,8 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family
+from mmtune.models.families.base import Family, family_template
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of the Llama 4 prompt format: BOS, then per
-# message `<|header_start|>ROLE<|header_end|>` + blank line + content + `<|eot|>`; an image part is
-# `<|image|>` where the image sits in the turn.
-LLAMA4_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- for m in messages -%}"
-    "<|header_start|>{{ m['role'] }}<|header_end|>{{ '\\n\\n' }}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
-    "{%- elif p['type'] == 'image' -%}<|image|>{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "<|eot|>"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|header_start|>assistant<|header_end|>{{ '\\n\\n' }}{%- endif -%}"
-)
 
 MEDIA = (
     "<|image_start|>", "<|image_end|>", "<|image|>", "<|patch|>", "<|tile_x_separator|>", "<|tile_y_separator|>",
@@ -52,7 +35,7 @@ class Llama4(Family):
     model_types = ("llama4",)
     modalities = frozenset({"image"})
     template_names = ("llama4",)
-    chat_template = LLAMA4_TEMPLATE
+    chat_template = family_template("llama4.jinja")
     eot_token = "<|eot|>"
     media_tokens = MEDIA
     # Llama4ForConditionalGeneration keeps its parts at the top level (no ``model.`` wrapper).

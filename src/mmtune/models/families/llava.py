@@ -18,33 +18,8 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family
+from mmtune.models.families.base import Family, family_template
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of LLaVA-1.5's prompt format (Vicuna v1:
-# optional system text, then `USER: ... ASSISTANT: ...</s>` rounds; `<image>` plus a newline where
-# an image goes). Separating spaces open the next piece so tokenizers see them as word prefixes.
-LLAVA_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- for m in messages -%}"
-    "{%- if m['content'] is string -%}{%- set parts = [{'type': 'text', 'text': m['content']}] -%}"
-    "{%- else -%}{%- set parts = m['content'] -%}{%- endif -%}"
-    "{%- if m['role'] == 'system' -%}"
-    "{%- for p in parts if p['type'] == 'text' -%}{{ p['text'] }}{%- endfor -%}"
-    "{%- elif m['role'] == 'user' -%}"
-    "{%- if not loop.first and messages[loop.index0 - 1]['role'] == 'system' -%}{{ ' ' }}{%- endif -%}"
-    "USER:{{ ' ' }}"
-    "{%- for p in parts -%}"
-    "{%- if p['type'] == 'image' -%}<image>{{ '\\n' }}{%- elif p['type'] == 'text' -%}{{ p['text'] }}{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- else -%}"
-    "{{ ' ' }}ASSISTANT:{{ ' ' }}"
-    "{%- for p in parts if p['type'] == 'text' -%}{{ p['text'] }}{%- endfor -%}"
-    "{{ eos_token }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ ' ' }}ASSISTANT:{%- endif -%}"
-)
 
 SPECIALS = ["<unk>", "<s>", "</s>", "<image>", "<pad>"]
 
@@ -55,7 +30,7 @@ class Llava(Family):
     model_types = ("llava",)
     modalities = frozenset({"image"})
     template_names = ("llava", "llava_1_5", "vicuna_v1")
-    chat_template = LLAVA_TEMPLATE
+    chat_template = family_template("llava.jinja")
     eot_token = "</s>"
     media_tokens = ("<image>",)
     hub_example = "llava-hf/llava-1.5-7b-hf"

@@ -19,33 +19,10 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
+from mmtune.models.families.base import family_template
 from mmtune.models.families.pixtral import tiny_pixtral_mistral
 from mmtune.models.mistral_chat import MistralChatFamily, pad_images, write_tiny_tekken
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of Mistral's v7 instruct format. mistral-common
-# encodes tekken checkpoints itself; this template serves HF-format copies without a template of
-# their own, and records the format in the run card.
-MISTRAL_V7_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- for m in messages -%}"
-    "{%- set ns = namespace(text=false) -%}"
-    "{%- if m['role'] == 'system' -%}[SYSTEM_PROMPT]"
-    "{%- elif m['role'] == 'user' -%}[INST]"
-    "{%- elif m['role'] != 'assistant' -%}"
-    "{{- raise_exception('the Mistral chat format here has no ' + m['role'] + ' turns') -}}"
-    "{%- endif -%}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{%- if ns.text -%}{{ '\\n\\n' }}{%- endif -%}{{ p['text'] }}"
-    "{%- set ns.text = true -%}"
-    "{%- elif p['type'] == 'image' -%}[IMG]{%- set ns.text = false -%}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "{%- if m['role'] == 'system' -%}[/SYSTEM_PROMPT]"
-    "{%- elif m['role'] == 'user' -%}[/INST]"
-    "{%- else -%}{{- eos_token -}}{%- endif -%}"
-    "{%- endfor -%}"
-)
 
 # tekken v7 control tokens by rank (0-19 as every tekken file, then the v7 additions).
 V7_SPECIALS = dict(enumerate([
@@ -61,7 +38,7 @@ class MistralSmall31(MistralChatFamily):
     model_types = ("mistral3",)
     modalities = frozenset({"image"})
     template_names = ()  # the checkpoint's own format (mistral-common)
-    chat_template = MISTRAL_V7_TEMPLATE
+    chat_template = family_template("mistral_small_3_1.jinja")
     eot_token = "</s>"
     media_tokens = ("[IMG]", "[IMG_BREAK]", "[IMG_END]")
     vision_pattern = r"^model\.vision_tower\."

@@ -15,25 +15,8 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import SEQUENCE_KEYS, Family
+from mmtune.models.families.base import SEQUENCE_KEYS, Family, family_template
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of the Llama 3.2 Vision prompt format: BOS, then
-# per message `<|start_header_id|>ROLE<|end_header_id|>` + blank line + content + `<|eot_id|>`;
-# an image part is the single token `<|image|>` placed where the image sits in the turn.
-MLLAMA_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- for m in messages -%}"
-    "<|start_header_id|>{{ m['role'] }}<|end_header_id|>{{ '\\n\\n' }}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
-    "{%- elif p['type'] == 'image' -%}<|image|>{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "<|eot_id|>"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|start_header_id|>assistant<|end_header_id|>{{ '\\n\\n' }}{%- endif -%}"
-)
 
 # `<|python_tag|>` is looked up by MllamaProcessor.__init__, so the tokenizer must know it.
 SPECIALS = [
@@ -48,7 +31,7 @@ class Mllama(Family):
     model_types = ("mllama",)
     modalities = frozenset({"image"})
     template_names = ("llama3_2_vision", "mllama")
-    chat_template = MLLAMA_TEMPLATE
+    chat_template = family_template("mllama.jinja")
     eot_token = "<|eot_id|>"
     media_tokens = ("<|image|>",)
     batched_keys = SEQUENCE_KEYS | {"pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask"}

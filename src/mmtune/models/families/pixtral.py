@@ -22,37 +22,8 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family
+from mmtune.models.families.base import Family, family_template
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of Mistral's v3 instruct format.
-PIXTRAL_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- set ns = namespace(system='', first=true) -%}"
-    "{%- if messages and messages[0]['role'] == 'system' -%}"
-    "{%- if messages[0]['content'] is string -%}{%- set ns.system = messages[0]['content'] -%}"
-    "{%- else -%}{%- for p in messages[0]['content'] if p['type'] == 'text' -%}"
-    "{%- set ns.system = ns.system + p['text'] -%}{%- endfor -%}{%- endif -%}"
-    "{%- endif -%}"
-    "{%- for m in messages -%}"
-    "{%- if m['role'] == 'user' -%}"
-    "[INST]"
-    "{%- if ns.first and ns.system -%}{{ ns.system }}{{ '\\n\\n' }}{%- endif -%}"
-    "{%- set ns.first = false -%}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] }}{%- elif p['type'] == 'image' -%}[IMG]{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "[/INST]"
-    "{%- elif m['role'] == 'assistant' -%}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] if p['type'] == 'text' -%}{{ p['text'] }}{%- endfor -%}{%- endif -%}"
-    "{{- eos_token -}}"
-    "{%- elif m['role'] != 'system' -%}"
-    "{{- raise_exception('the Pixtral chat format has no ' + m['role'] + ' turns') -}}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-)
 
 # tekken v3's control tokens, in its rank order ([IMG] = 10, <pad> = 11, [IMG_BREAK] = 12, [IMG_END] = 13).
 SPECIALS = [
@@ -92,7 +63,7 @@ class Pixtral(Family):
     model_types = ("llava/pixtral",)
     modalities = frozenset({"image"})
     template_names = ("pixtral", "mistral_v3")
-    chat_template = PIXTRAL_TEMPLATE
+    chat_template = family_template("pixtral.jinja")
     eot_token = "</s>"
     media_tokens = ("[IMG]", "[IMG_BREAK]", "[IMG_END]")
     vision_pattern = r"^model\.vision_tower\."

@@ -14,35 +14,8 @@ from typing import Any, ClassVar
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.base import Family, video_metadata
+from mmtune.models.families.base import Family, family_template, video_metadata
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public ChatML description of Qwen's prompt format: turns in
-# <|im_start|>role ... <|im_end|>, media as <|vision_start|><|image_pad|>/<|video_pad|><|vision_end|>
-# where they appear. Qwen2-VL adds a default system prompt; Qwen3-VL (same body) does not.
-CHATML_MEDIA_BODY = (
-    "{%- for m in messages -%}"
-    "<|im_start|>{{ m['role'] }}{{ '\\n' }}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
-    "{%- elif p['type'] in media -%}{{ media[p['type']] }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "<|im_end|>{{ '\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant{{ '\\n' }}{%- endif -%}"
-)
-CHATML_MEDIA = (
-    "{%- set media = {'image': '<|vision_start|><|image_pad|><|vision_end|>',"
-    " 'video': '<|vision_start|><|video_pad|><|vision_end|>'} -%}"
-)
-QWEN2_VL_TEMPLATE = (
-    CHATML_MEDIA
-    + "{%- if messages and messages[0]['role'] != 'system' -%}"
-    "<|im_start|>system{{ '\\n' }}You are a helpful assistant.<|im_end|>{{ '\\n' }}"
-    "{%- endif -%}"
-    + CHATML_MEDIA_BODY
-)
 
 SPECIALS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -56,7 +29,7 @@ class Qwen2VL(Family):
     model_types = ("qwen2_vl",)
     modalities = frozenset({"image", "video"})
     template_names = ("qwen2_vl", "qwen2_5_vl", "chatml")
-    chat_template = QWEN2_VL_TEMPLATE
+    chat_template = family_template("qwen2_vl.jinja")
     eot_token = "<|im_end|>"
     media_tokens = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
     vision_pattern = r"^model\.visual\.(?!merger\.)"

@@ -25,13 +25,9 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
-from mmtune.models.families.qwen2_vl import CHATML_MEDIA, CHATML_MEDIA_BODY, SPECIALS, Qwen2VL
+from mmtune.models.families.base import family_template
+from mmtune.models.families.qwen2_vl import SPECIALS, Qwen2VL
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of Qwen3-VL's prompt format: ChatML turns,
-# images and videos as <|vision_start|><|image_pad|>/<|video_pad|><|vision_end|> where they appear
-# in the message, no system prompt unless the conversation has one.
-QWEN3_VL_TEMPLATE = CHATML_MEDIA + CHATML_MEDIA_BODY
 
 _WRAPPED_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
 
@@ -46,7 +42,7 @@ class Qwen3VL(Qwen2VL):
     id = "qwen3_vl"
     model_types = ("qwen3_vl",)
     template_names = ("qwen3_vl",)
-    chat_template = QWEN3_VL_TEMPLATE
+    chat_template = family_template("qwen3_vl.jinja")
     vision_pattern = r"^model\.visual\.(?!merger\.|deepstack_merger_list\.)"
     projector_pattern = r"^model\.visual\.(merger|deepstack_merger_list)\."
     hub_example = "Qwen/Qwen3-VL-2B-Instruct"

@@ -20,27 +20,8 @@ import torch
 
 from mmtune.errors import DataError
 from mmtune.models.families import register
-from mmtune.models.families.base import SEQUENCE_KEYS, Family, video_metadata
+from mmtune.models.families.base import SEQUENCE_KEYS, Family, family_template, video_metadata
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune from the public description of SmolVLM2's prompt format: one
-# "<|im_start|>" at the very start, then "Role: content<end_of_utterance>\n" per message, with no
-# space after the colon when the message opens with an image; the generation prompt is "Assistant:".
-SMOLVLM2_TEMPLATE = (
-    "{{- '<|im_start|>' -}}"
-    "{%- for m in messages -%}"
-    "{%- set parts = [{'type': 'text', 'text': m['content']}] if m['content'] is string else m['content'] -%}"
-    "{{- m['role'] | capitalize -}}"
-    "{{- ':' if (parts and parts[0]['type'] == 'image') else ': ' -}}"
-    "{%- for p in parts -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] }}"
-    "{%- elif p['type'] == 'image' -%}{{ '<image>' }}"
-    "{%- elif p['type'] == 'video' -%}{{ '<video>' }}{%- endif -%}"
-    "{%- endfor -%}"
-    "{{- '<end_of_utterance>' + '\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ 'Assistant:' }}{%- endif -%}"
-)
 
 GRID_TOKENS = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
 SPECIALS = [
@@ -55,7 +36,7 @@ class SmolVLM2(Family):
     model_types = ("smolvlm",)
     modalities = frozenset({"image", "video"})
     template_names = ()  # the checkpoint's own template (config: leave out or `tokenizer_default`)
-    chat_template = SMOLVLM2_TEMPLATE
+    chat_template = family_template("smolvlm2.jinja")
     eot_token = "<end_of_utterance>"
     media_tokens = ("<fake_token_around_image>", "<image>", "<global-img>", *GRID_TOKENS)
     batched_keys = SEQUENCE_KEYS | {"pixel_values", "pixel_attention_mask"}

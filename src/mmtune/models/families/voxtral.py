@@ -19,29 +19,10 @@ from typing import Any
 import torch
 
 from mmtune.models.families import register
+from mmtune.models.families.base import family_template
 from mmtune.models.families.mistral_small_3_1 import V7_SPECIALS
 from mmtune.models.mistral_chat import MistralChatFamily, write_tiny_tekken
 from mmtune.models.tiny_save import save_tiny
-
-# Written for mmtune: Voxtral's v7 layout with one ``[AUDIO]`` marker per clip. It only documents
-# the format in the run card: the audio expansion exists in mistral-common alone.
-VOXTRAL_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- for m in messages -%}"
-    "{%- if m['role'] == 'system' -%}[SYSTEM_PROMPT]"
-    "{%- elif m['role'] == 'user' -%}[INST]"
-    "{%- elif m['role'] != 'assistant' -%}"
-    "{{- raise_exception('the Voxtral chat format here has no ' + m['role'] + ' turns') -}}"
-    "{%- endif -%}"
-    "{%- if m['content'] is string -%}{{ m['content'] }}"
-    "{%- else -%}{%- for p in m['content'] -%}"
-    "{%- if p['type'] == 'text' -%}{{ p['text'] }}{%- elif p['type'] == 'audio' -%}[BEGIN_AUDIO][AUDIO]{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "{%- if m['role'] == 'system' -%}[/SYSTEM_PROMPT]"
-    "{%- elif m['role'] == 'user' -%}[/INST]"
-    "{%- else -%}{{- eos_token -}}{%- endif -%}"
-    "{%- endfor -%}"
-)
 
 AUDIO_SECTION = {
     "sampling_rate": 16_000, "frame_rate": 12.5, "chunk_length_s": 30.0,
@@ -55,7 +36,7 @@ class Voxtral(MistralChatFamily):
     model_types = ("voxtral",)
     modalities = frozenset({"audio"})
     template_names = ()  # the checkpoint's own format (mistral-common)
-    chat_template = VOXTRAL_TEMPLATE
+    chat_template = family_template("voxtral.jinja")
     eot_token = "</s>"
     media_tokens = ("[AUDIO]", "[BEGIN_AUDIO]")
     vision_pattern = r"^model\.audio_tower\."  # the "vision" group is the audio encoder here
