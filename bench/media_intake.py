@@ -55,7 +55,7 @@ def decode_only(paths: list[str], workers: int) -> tuple[float, float]:
 def _start_row_processor(settings) -> None:  # noqa: ANN001 - PrepSettings, imported lazily
     import torch
 
-    from mmtune.preprocess.pipeline import RowProcessor
+    from mmtune.preprocess.rows import RowProcessor
 
     torch.set_num_threads(1)
     RowProcessor(settings)
@@ -65,7 +65,7 @@ def worker_startup(ckpt: Path, root: Path, data: Path) -> float:
     """Seconds for one spawned process to import mmtune and load the processor, as prepare()'s
     workers do before their first row."""
     from mmtune.config import parse_config
-    from mmtune.preprocess.pipeline import settings_from_config
+    from mmtune.preprocess.settings import settings_from_config
 
     cfg = parse_config({"base_model": str(ckpt), "datasets": [{"path": str(data)}], "output_dir": str(root / "out")})
     settings, _ = settings_from_config(cfg)
@@ -77,7 +77,8 @@ def worker_startup(ckpt: Path, root: Path, data: Path) -> float:
 
 def timed_prepare(root: Path, ckpt: Path, data: Path, workers: int, cache: str) -> tuple[float, bool]:
     from mmtune.config import parse_config
-    from mmtune.preprocess.pipeline import prepare, settings_from_config
+    from mmtune.preprocess.cache import prepare
+    from mmtune.preprocess.settings import settings_from_config
 
     cfg = parse_config({
         "base_model": str(ckpt), "datasets": [{"path": str(data)}], "image_size": 224,
@@ -99,7 +100,7 @@ def main() -> None:
     import torch
     from media_fixtures import make_images
 
-    from mmtune.models.families import get_family
+    from mmtune.tiny import make_tiny
 
     torch.set_num_threads(1)
     w, h = (int(x) for x in args.size.split("x"))
@@ -112,7 +113,7 @@ def main() -> None:
             {"role": "assistant", "content": "a colour"},
         ]}) + "\n" for p in paths))
         ckpt = root / "tiny"
-        get_family("qwen2_vl").make_tiny(ckpt)
+        make_tiny("qwen2_vl", ckpt)
 
         rows = []
         t1, _ = timed_prepare(root, ckpt, data, 1, "prep1")

@@ -16,7 +16,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory):
     """``tiny_ckpt("qwen2_vl")`` -> path of a tiny checkpoint made by ``mmtune tiny``'s recipe."""
-    from mmtune.models.families import get_family
+    from mmtune.tiny import make_tiny
 
     made: dict[str, Path] = {}
     root = tmp_path_factory.mktemp("tiny")
@@ -24,7 +24,7 @@ def tiny_ckpt(tmp_path_factory):
     def make(family_id: str) -> Path:
         if family_id not in made:
             out = root / family_id
-            get_family(family_id).make_tiny(out)
+            make_tiny(family_id, out)
             made[family_id] = out
         return made[family_id]
 

@@ -16,10 +16,12 @@ import yaml
 from PIL import Image
 
 from mmtune.config import Config, parse_config
-from mmtune.infer.predict import Predictor
+from mmtune.data.intake import RowTask
 from mmtune.models.families import get_family
-from mmtune.preprocess.pipeline import RowProcessor, settings_from_config
-from mmtune.tensors import unpack_tensors
+from mmtune.outputs.predict import Predictor
+from mmtune.preprocess.codec import unpack_tensors
+from mmtune.preprocess.rows import RowProcessor
+from mmtune.preprocess.settings import settings_from_config
 from mmtune.train.collator import Collator
 from mmtune.train.recipe import TrainResult, train
 
@@ -166,7 +168,7 @@ def assert_loss_goes_down(result: TrainResult) -> None:
 
 def encode_row(rp: RowProcessor, row: dict, media_base: str = ".", fmt: str = "chat_template") -> dict:
     """Preprocess one raw row; fails the test with the DataError message if the row is rejected."""
-    out = rp(("test.jsonl", media_base, fmt, 0, row))
+    out = rp(RowTask("test.jsonl", media_base, fmt, 0, row))
     assert isinstance(out, dict), str(out)
     return out
 
@@ -181,10 +183,7 @@ def logits_on(model: Any, family: Any, batch: dict[str, torch.Tensor]) -> torch.
 def assert_same_logits(result: TrainResult, rows: list[dict]) -> Predictor:
     """Reloaded weights equal the trained ones: same logits on a real preprocessed batch."""
     pred = Predictor(result.output_dir)
-    import datasets
-
-    cache = next(Path(result.output_dir).parent.glob("prepared/*/data"))
-    ds = datasets.load_from_disk(str(cache))
+    ds = result.prepared.dataset
     tok = getattr(pred.processor, "tokenizer", pred.processor)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     batch = Collator(pred.family, pad)([ds[0]])

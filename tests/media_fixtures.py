@@ -161,6 +161,11 @@ def make_webm(path: str | Path, frames: int = 8, fps: int = 4, size: tuple[int, 
     return make_video(path, frames, fps, size)
 
 
+def make_mpeg(path: str | Path, frames: int = 8, fps: int = 25, size: tuple[int, int] = (32, 24)) -> Path:
+    """An MPEG-1 program stream (.mpg / .mpeg); MPEG-1 only takes broadcast rates such as 25."""
+    return make_video(path, frames, fps, size, codec="mpeg1video")
+
+
 def page_color(i: int) -> RGB:
     """Colour of page ``i`` (0-based) in generated PDFs."""
     return [(220, 40, 40), (40, 160, 40), (40, 40, 220), (200, 200, 40)][i % 4]

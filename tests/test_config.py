@@ -117,7 +117,8 @@ def test_docs_config_reference_is_up_to_date():
 def test_field_messages_and_processor_type(tiny_ckpt, tmp_path):
     from family_checks import tiny_config, write_jsonl
 
-    from mmtune.preprocess.pipeline import prepare, settings_from_config
+    from mmtune.preprocess.cache import prepare
+    from mmtune.preprocess.settings import settings_from_config
 
     row = {"conversation": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"}]}
     data = write_jsonl(tmp_path / "d.jsonl", [row])

@@ -131,7 +131,7 @@ def test_tiny_checkpoint_loads_like_a_hub_one(tiny_ckpt, family_id):
 def test_prompt_follows_the_models_chat_format(tiny_ckpt, tmp_path, family_id):
     rp = row_processor(tiny_ckpt(family_id), tmp_path)
     conv = Conversation([Message("system", [TextPart("Answer briefly.")]), Message("user", [TextPart("Hi")])])
-    text, _ = rp.renderer.prompt(conv)
+    text, _ = rp.transform.renderer.prompt(conv)
     assert text == PROMPT[family_id]
 
 

@@ -30,7 +30,7 @@ from PIL import Image
 from transformers import AutoProcessor
 
 from mmtune.conversation import Conversation, Message, TextPart
-from mmtune.data.media import decode_media
+from mmtune.data.intake import RowTask
 from mmtune.errors import ConfigError
 from mmtune.models.families import family_for_checkpoint, get_family
 
@@ -117,7 +117,7 @@ def test_labels_are_exactly_the_assistant_turns(tiny_ckpt, tmp_path, family):
 def test_pixtral_prompt_layout(tiny_ckpt, tmp_path):
     rp = row_processor(tiny_ckpt("pixtral"), tmp_path)
     conv = Conversation([Message("system", [TextPart("Answer briefly.")]), Message("user", [TextPart("Hi")])])
-    text, _ = rp.renderer.prompt(conv)
+    text, _ = rp.transform.renderer.prompt(conv)
     assert text == "<s>[INST]Answer briefly.\n\nHi[/INST]"
 
 
@@ -125,7 +125,7 @@ def test_pixtral_prompt_layout(tiny_ckpt, tmp_path):
 def test_mistral_common_prompt_layout(tiny_ckpt, tmp_path, family):
     rp = row_processor(tiny_ckpt(family), tmp_path)
     conv = Conversation([Message("system", [TextPart("Answer briefly.")]), Message("user", [TextPart("Hi")])])
-    inputs = rp.family.encode_prompt(rp.processor, rp.renderer, conv)
+    inputs = rp.transform.prompt(conv)
     text = rp.processor.tokenizer.decode(inputs["input_ids"][0].tolist())
     assert text == "<s>[SYSTEM_PROMPT]Answer briefly.[/SYSTEM_PROMPT][INST]Hi[/INST]"
 
@@ -165,8 +165,8 @@ def test_mistral3_encoding_matches_transformers(tiny_ckpt, tmp_path):
 def test_mistral3_without_tekken_uses_the_template_with_the_same_layout(tiny_ckpt, tmp_path):
     """An HF-format copy (tokenizer.json, no tekken.json) goes through the v7 Jinja template and
     PixtralProcessor, and lays the row out exactly as mistral-common does."""
-    from mmtune.models.families.mistral_small_3_1 import V7_SPECIALS
-    from mmtune.models.tiny_tokenizer import train_tokenizer
+    from mmtune.tiny.tekken import V7_SPECIALS
+    from mmtune.tiny.tokenizer import train_tokenizer
 
     src = tiny_ckpt("mistral_small_3_1")
     hf = tmp_path / "hf"
@@ -214,7 +214,7 @@ def test_voxtral_system_turn_with_audio_is_a_data_error(tiny_ckpt, tmp_path):
     rp = row_processor(tiny_ckpt("voxtral"), tmp_path)
     row = _audio_conversation(sine(0.5), sine(0.5))
     row["messages"].insert(0, {"role": "system", "content": "Be brief."})
-    err = rp(("train.jsonl", ".", "chat_template", 7, row))
+    err = rp(RowTask("train.jsonl", ".", "chat_template", 7, row))
     assert str(err) == (
         "train.jsonl row 7: mistral-common rejected this conversation: Found system messages at indexes [0] and "
         "audio chunks in messages at indexes [1]. This is not allowed prior to the tokenizer version 13."
@@ -239,17 +239,15 @@ def test_train_on_inputs_keeps_media_masked(tiny_ckpt, tmp_path, family):
 
 
 def test_mistral_common_families_refuse_a_custom_template(tiny_ckpt, tmp_path):
-    rp = row_processor(tiny_ckpt("mistral_small_3_1"), tmp_path, chat_template_jinja="{{ messages }}")
-    conv = Conversation([Message("user", [TextPart("Hi")]), Message("assistant", [TextPart("yes")])])
     with pytest.raises(ConfigError, match="encodes chats with the checkpoint's mistral-common tokenizer"):
-        rp.family.encode_conversation(rp.processor, rp.renderer, conv)
+        row_processor(tiny_ckpt("mistral_small_3_1"), tmp_path, chat_template_jinja="{{ messages }}")
 
 
 def test_image_rejected_by_voxtral(tiny_ckpt, tmp_path):
     rp = row_processor(tiny_ckpt("voxtral"), tmp_path)
     row = {"messages": [{"role": "user", "content": [{"type": "image", "image": Image.new("RGB", (8, 8))}]},
                         {"role": "assistant", "content": "no"}]}
-    assert str(rp(("t.jsonl", ".", "chat_template", 0, row))) == (
+    assert str(rp(RowTask("t.jsonl", ".", "chat_template", 0, row))) == (
         "t.jsonl row 0: image input is not supported by model family 'voxtral' (it takes: audio)"
     )
 
@@ -286,9 +284,7 @@ def test_training_lowers_loss_reloads_and_predicts(tiny_ckpt, tmp_path, family, 
     assert isinstance(answer, str)
     # the prompt the predictor builds (media included) drives generate for the requested tokens
     conv = pred.conversation("What is it?", **media)
-    for part in conv.media():
-        part.value = decode_media(part, pred.settings.media)
-    inputs = pred.family.prepare_inputs(pred.family.encode_prompt(pred.processor, pred.renderer, conv), torch.float32)
+    inputs = pred.inputs(conv)
     out = pred.model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False)
     assert out.shape[1] == inputs["input_ids"].shape[1] + 3
 

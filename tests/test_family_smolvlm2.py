@@ -19,6 +19,7 @@ from family_checks import (
 )
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from mmtune.data.intake import RowTask
 from mmtune.errors import ConfigError
 from mmtune.models.families import family_for_checkpoint, get_family
 
@@ -108,7 +109,7 @@ def test_images_and_video_in_one_row_are_refused(tiny_ckpt, tmp_path):
         ]},
         {"role": "assistant", "content": "no"},
     ]}
-    err = rp(("test.jsonl", str(tmp_path), "chat_template", 3, row))
+    err = rp(RowTask("test.jsonl", str(tmp_path), "chat_template", 3, row))
     assert "SmolVLM2 takes images or videos in one conversation, not both" in str(err)
     assert (err.dataset, err.row) == ("test.jsonl", 3)
 

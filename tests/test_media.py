@@ -22,10 +22,19 @@ from transformers import AutoProcessor, WhisperFeatureExtractor
 from mmtune.conversation import Conversation, MediaPart, MediaRef, Message, TextPart
 from mmtune.data import archive
 from mmtune.data.documents import expand_documents
-from mmtune.data.media import MediaSettings, VideoClip, decode_media, guess_kind, sample_indices
+from mmtune.data.formats import parts, refs
+from mmtune.data.media import (
+    MediaSettings,
+    VideoClip,
+    decode_media,
+    guess_kind,
+    kind_of_mime,
+    kinds,
+    sample_indices,
+)
 from mmtune.errors import DataError
-from mmtune.preprocess.pipeline import settings_from_config
-from mmtune.tensors import unpack_tensors
+from mmtune.preprocess.codec import unpack_tensors
+from mmtune.preprocess.settings import settings_from_config
 
 S = MediaSettings()
 
@@ -171,7 +180,7 @@ def test_data_uri_mime_must_match_the_part(tmp_path):
         decode("image", data_uri=uri)
     assert decode("audio", data_uri=uri).shape == (8000,)
     assert guess_kind(MediaRef(data_uri=uri)) == "audio"
-    assert guess_kind(MediaRef(data_uri="data:application/pdf;base64,AAAA")) == "pdf"
+    assert guess_kind(MediaRef(data_uri="data:application/pdf;base64,AAAA")) == "document"
     assert guess_kind(MediaRef(path="clip.webm")) == "video"
 
 
@@ -355,6 +364,97 @@ def test_bad_documents_are_named(tmp_path):
     (tmp_path / "l1.txt").write_bytes("café au lait".encode("latin-1"))
     with refused(r"document 'l1.txt' is not UTF-8 text \(invalid continuation byte at byte 3\)$"):
         expand_documents(_doc_conv(path="l1.txt", base_dir=str(tmp_path)), S)
+
+
+# -- kinds: the one table of extensions and MIME types ----------------------------------------
+
+# Written out by hand, not read from ``media.kinds``: changing the table must change this too.
+KIND_OF_EXTENSION = {
+    ext: kind
+    for kind, exts in {
+        "image": "png jpg jpeg webp gif bmp tif tiff",
+        "audio": "wav mp3 flac ogg oga opus m4a aac",
+        "video": "mp4 webm mov mkv avi m4v mpeg mpg",
+        "document": "pdf txt md",
+    }.items()
+    for ext in exts.split()
+}
+KIND_OF_MIME = {
+    **dict.fromkeys(("image/png", "image/jpeg", "image/jpg", "image/webp", "image/gif", "image/bmp",
+                     "image/tiff", "image/svg+xml"), "image"),
+    **dict.fromkeys(("audio/wav", "audio/x-wav", "audio/mpeg", "audio/mp3", "audio/flac", "audio/ogg",
+                     "audio/opus", "audio/mp4", "audio/aac"), "audio"),
+    **dict.fromkeys(("video/mp4", "video/webm", "video/quicktime", "video/x-matroska", "video/x-msvideo",
+                     "video/x-m4v", "video/mpeg"), "video"),
+    **dict.fromkeys(("application/pdf", "text/plain", "text/markdown"), "document"),
+    **dict.fromkeys(("application/octet-stream", "application/zip", "text/html", "text/csv"), None),
+}
+
+
+def test_the_table_is_pinned_and_names_each_extension_once():
+    assert {ext: t.kind for ext, t in kinds.BY_EXTENSION.items()} == KIND_OF_EXTENSION
+    assert sum(len(t.extensions) for t in kinds.MEDIA_TYPES) == len(KIND_OF_EXTENSION)
+    assert len({t.mime for t in kinds.MEDIA_TYPES}) == len(kinds.MEDIA_TYPES)
+    assert {t.kind for t in kinds.MEDIA_TYPES} == set(kinds.KINDS) == set(parts.MEDIA_TYPES)
+    assert refs.EXTENSIONS == KIND_OF_EXTENSION
+
+
+@pytest.mark.parametrize("ext,kind", sorted(KIND_OF_EXTENSION.items()))
+def test_each_extension_is_one_kind_to_formats_and_to_decoding(ext, kind):
+    for name in (f"a.{ext}", f"d.x/B.{ext.upper()}", f"https://h.org/a.{ext}?s=1#top"):
+        ref = MediaRef(url=name) if "://" in name else MediaRef(path=name)
+        assert (refs.modality_of_name(name), refs.modality_of(name, "f"), guess_kind(ref)) == (kind,) * 3, name
+    mime = kinds.mime_of_name(f"a.{ext}")  # the extension's MIME type is the same kind again
+    assert KIND_OF_MIME[mime] == kind
+    assert refs.mime_of_name(f"a.{ext}") == (mime if kind == "document" else None)
+
+
+@pytest.mark.parametrize("mime,kind", sorted(KIND_OF_MIME.items()))
+def test_each_mime_type_is_one_kind_to_formats_and_to_decoding(mime, kind):
+    uri = f"data:{mime};base64,AAAA"
+    assert kind_of_mime(mime) == kind_of_mime(f"{mime.upper()}; charset=utf-8") == kind
+    assert guess_kind(MediaRef(data_uri=uri)) == guess_kind(MediaRef(path="a.bin", mime=mime)) == kind
+    if kind is None:
+        with refused(rf"data URI has MIME type '{re.escape(mime)}'; expected image/\*"):
+            refs.modality_of(uri, "f")
+    else:
+        assert refs.modality_of(uri, "f") == kind
+
+
+def test_no_extension_no_kind():
+    for name in ("model.bin", "README", "dir.d/file", "https://h.org/page", "https://h.org/a?f=x.png"):
+        assert refs.modality_of_name(name) is guess_kind(MediaRef(path=name)) is None, name
+    assert guess_kind(MediaRef(path="a#1.png")) == refs.modality_of_name("a#1.png") == "image"  # a local name
+
+
+def test_mpeg_files_are_video_and_audio_mpeg_is_audio(tmp_path):
+    for name in ("v.mpg", "v.mpeg"):
+        mf.make_mpeg(tmp_path / name, frames=6)
+        clip = at(tmp_path, "video", name, MediaSettings(video_fps=25.0))
+        assert (clip.fps, clip.total_frames, clip.indices) == (25.0, 6, [0, 1, 2, 3, 4, 5])
+        assert [abs(f.getpixel((16, 12))[0] - mf.frame_level(i)) <= 6 for i, f in enumerate(clip.frames)] == [True] * 6
+    mp3 = mf.make_mp3(tmp_path / "a.mp3").read_bytes()
+    uri = "data:audio/mpeg;base64," + base64.b64encode(mp3).decode()
+    assert abs(len(decode("audio", data_uri=uri)) - 8000) <= 0.03 * 8000
+    with refused(r"video data URI \(\S+\.\.\.\) holds audio/mpeg data, which is not a video$"):
+        decode("video", data_uri=uri)
+    assert {kind_of_mime(m) for m in parts._AUDIO_FORMATS.values()} == {"audio"}  # input_audio 'mpeg' is MP3
+
+
+def test_document_mime_types_are_not_images_or_audio():
+    for mime in ("application/pdf", "text/plain", "text/markdown"):
+        with refused(rf"image data URI \(\S+\.\.\.\) holds {mime} data, which is not an image$"):
+            decode("image", data_uri=f"data:{mime};base64,AAAA")
+
+
+def test_markdown_and_text_by_extension_or_mime_become_text(tmp_path):
+    mf.make_txt(tmp_path / "r.md", "# Title\n")
+    assert expand_documents(_doc_conv(path="r.md", base_dir=str(tmp_path)), S).messages[0].text == "Read this:# Title\nSummary?"
+    md = base64.b64encode(b"*hi*").decode()
+    conv = expand_documents(_doc_conv(base64=md, mime=refs.mime_of_name("notes.md")), S)
+    assert conv.messages[0].text == "Read this:*hi*Summary?"
+    csv = "data:text/csv;base64," + base64.b64encode(b"a,b").decode()  # any text/* reads as text
+    assert expand_documents(_doc_conv(data_uri=csv), S).messages[0].text == "Read this:a,bSummary?"
 
 
 # -- through preprocessing ------------------------------------------------------------------

@@ -11,7 +11,8 @@ from PIL import Image
 
 from mmtune.cli import main
 from mmtune.errors import BadRowsError
-from mmtune.preprocess.pipeline import prepare, settings_from_config
+from mmtune.preprocess.cache import prepare
+from mmtune.preprocess.settings import settings_from_config
 
 
 def _img(path, color="red", size=(64, 48)):
@@ -83,6 +84,18 @@ def test_second_preprocess_reuses_the_cache(tiny_ckpt, tmp_path, caplog):
     assert not prepare(cfg, settings, processor=proc).reused
 
 
+def test_val_set_size_reuses_the_cache(tiny_ckpt, tmp_path):
+    """The train/validation split happens after the cache, so changing it preprocesses nothing again."""
+    _img(tmp_path / "imgs/a.png")
+    data = write_jsonl(tmp_path / "data.jsonl", [_row()] * 4)
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path)
+    settings, proc = settings_from_config(cfg)
+    first = prepare(cfg, settings, processor=proc)
+    again = prepare(tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, val_set_size=0.25), settings, processor=proc)
+    assert not first.reused and again.reused
+    assert again.cache_dir == first.cache_dir
+
+
 def test_legacy_images_column_uses_every_image(tiny_ckpt, tmp_path):
     _img(tmp_path / "a.png", "red")
     _img(tmp_path / "b.png", "blue", (48, 64))
@@ -98,7 +111,7 @@ def test_legacy_images_column_uses_every_image(tiny_ckpt, tmp_path):
 
 
 def test_image_size_resizes_every_image(tiny_ckpt, tmp_path):
-    from mmtune.tensors import unpack_tensors
+    from mmtune.preprocess.codec import unpack_tensors
 
     _img(tmp_path / "imgs/a.png", size=(300, 100))
     data = write_jsonl(tmp_path / "data.jsonl", [_row()])

@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 
 from mmtune.quickstart.shapes import make_dataset
+from mmtune.tiny import TinySizes
 
 
 def test_dataset_has_three_question_kinds_with_five_answers_each(tmp_path):
@@ -38,7 +39,7 @@ def test_quickstart_runs_end_to_end(tmp_path, capsys, monkeypatch):
     cfg.update(max_steps=3, micro_batch_size=2)
     (tmp_path / "q.yaml").write_text(yaml.safe_dump(cfg))
     monkeypatch.setattr(qs, "make_dataset", lambda out: make_dataset(out, n_train=6, n_heldout=3))
-    monkeypatch.setattr(qs, "TINY_SIZES", {})
+    monkeypatch.setattr(qs, "TINY_SIZES", TinySizes())
     assert qs.run_quickstart(str(tmp_path / "q.yaml"), str(tmp_path / "run")) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("quickstart accuracy: before ") and " -> after " in last

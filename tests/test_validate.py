@@ -12,7 +12,7 @@ from media_fixtures import make_png, make_wav
 
 from mmtune.cli import main
 from mmtune.config import load_config
-from mmtune.validate import validate
+from mmtune.preprocess.validate import validate
 
 
 def _user(text, *media):

@@ -36,22 +36,29 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_tiny(a: argparse.Namespace) -> int:
-    from mmtune.models.families import all_families, get_family
+    from dataclasses import fields
+
+    from mmtune.models.families import all_families
+    from mmtune.tiny import TinySizes, make_tiny, recipes
 
     if a.list or not a.family:
+        have = recipes()
         for fid, fam in all_families().items():
-            print(f"{fid:20s} {', '.join(sorted(fam.modalities)):20s} {fam.hub_example}")
+            recipe = "tiny recipe" if fid in have else "no tiny recipe"
+            print(f"{fid:20s} {', '.join(sorted(fam.modalities)):20s} {recipe:15s} {fam.hub_example}")
         return 0
     if not a.dir:
         raise MmtuneError("usage: mmtune tiny FAMILY DIR")
-    get_family(a.family).make_tiny(Path(a.dir), seed=a.seed)
+    sizes = TinySizes(**{f.name: getattr(a, f.name) for f in fields(TinySizes) if getattr(a, f.name) is not None})
+    make_tiny(a.family, Path(a.dir), seed=a.seed, sizes=sizes)
     print(f"wrote a tiny {a.family} checkpoint to {a.dir}")
     return 0
 
 
 def cmd_preprocess(a: argparse.Namespace) -> int:
     from mmtune.config import load_config
-    from mmtune.preprocess.pipeline import prepare, settings_from_config
+    from mmtune.preprocess.cache import prepare
+    from mmtune.preprocess.settings import settings_from_config
 
     cfg = load_config(a.config)
     settings, processor = settings_from_config(cfg)
@@ -66,9 +73,17 @@ def cmd_preprocess(a: argparse.Namespace) -> int:
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
-    from mmtune.inspect import inspect_rows
+    from mmtune.config import load_config
+    from mmtune.preprocess.preview import preview_rows
 
-    return inspect_rows(a.config, rows=a.rows, as_json=a.json)
+    rows = preview_rows(load_config(a.config), rows=a.rows, pieces=not a.json)
+    if a.json:
+        print(json.dumps([r.to_dict() for r in rows]))
+    else:
+        from mmtune.views import print_rows, result_console
+
+        print_rows(rows, result_console())
+    return 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -83,7 +98,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from mmtune.infer.predict import Predictor
+    from mmtune.outputs.predict import Predictor
 
     pred = Predictor(a.output_dir)
     print(pred.generate(a.prompt, images=a.image or [], audio=a.audio or [], videos=a.video or [],
@@ -92,9 +107,17 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
-    from mmtune.validate import run_validate
+    from mmtune.config import load_config
+    from mmtune.preprocess.validate import validate
+    from mmtune.views import print_report, result_console
 
-    return run_validate(a.config, report_path=a.report, workers=a.workers)
+    report = validate(load_config(a.config), workers=a.workers)
+    print_report(report, result_console())
+    if a.report:
+        out = Path(a.report)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    return 1 if report.problems else 0
 
 
 def cmd_quickstart(a: argparse.Namespace) -> int:
@@ -104,11 +127,11 @@ def cmd_quickstart(a: argparse.Namespace) -> int:
 
 
 def cmd_fetch(a: argparse.Namespace) -> int:
-    from mmtune.examples_fetch import fetch_examples
+    from mmtune.examples import copy_examples
 
     if a.what != "examples":
         raise MmtuneError(f"nothing called {a.what!r} to fetch; try: mmtune fetch examples [DIR]")
-    dest = fetch_examples(Path(a.dir))
+    dest = copy_examples(Path(a.dir))
     print(f"copied example configs to {dest}")
     return 0
 
@@ -150,8 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tiny", help="write a tiny random checkpoint of a model family")
     s.add_argument("family", nargs="?")
     s.add_argument("dir", nargs="?")
-    s.add_argument("--list", action="store_true")
+    s.add_argument("--list", action="store_true", help="list the families and whether each has a tiny recipe")
     s.add_argument("--seed", type=int, default=0)
+    for name, what in (
+        ("hidden", "language model hidden size"), ("layers", "language model layers"),
+        ("vision-dim", "vision tower width"), ("vision-layers", "vision tower layers"),
+        ("audio-dim", "audio encoder width"), ("audio-layers", "audio encoder layers"),
+    ):
+        s.add_argument(f"--{name}", type=int, default=None, help=f"{what} (where the family has one)")
     s.set_defaults(fn=cmd_tiny)
 
     s = sub.add_parser("quickstart", help="train the built-in tiny VQA example and report accuracy")

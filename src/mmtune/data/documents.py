@@ -10,27 +10,27 @@ from __future__ import annotations
 from PIL import Image
 
 from mmtune.conversation import Conversation, MediaPart, MediaRef, Part, TextPart
-from mmtune.data.media import MediaSettings, Source, guess_kind, kind_of_mime, read_source
+from mmtune.data.media import MediaSettings, Source, mime_of_name, read_source
 from mmtune.errors import DataError
 
-_TEXT_EXTS = (".txt", ".md")
+
+def _format_of_mime(mime: str | None) -> str | None:
+    """'pdf', 'text' or 'image' for a MIME type: the kind is 'document' for both PDFs and text
+    (``media.kinds``), so which one is read from the MIME type itself. Any text/* is text."""
+    mime = (mime or "").split(";")[0].strip().lower()
+    if mime == "application/pdf":
+        return "pdf"
+    if mime.startswith("text/"):
+        return "text"
+    return "image" if mime.startswith("image/") else None
 
 
 def _kind(src: Source, ref: MediaRef) -> str | None:
     """'pdf', 'text' or 'image': the file's signature first, then its MIME type or extension."""
-    head = src.head(16)
-    if head.startswith(b"%PDF"):
+    if src.head(16).startswith(b"%PDF"):
         return "pdf"
-    by_mime = kind_of_mime(src.mime)
-    if by_mime is None and src.mime and src.mime.startswith("text/"):
-        by_mime = "text"
-    if by_mime in ("pdf", "text", "image"):
-        return by_mime
-    by_name = guess_kind(ref)
-    if by_name in ("pdf", "text", "image"):
-        return by_name
-    name = (ref.path or ref.url or "").split("?")[0].lower()
-    return "text" if name.endswith(_TEXT_EXTS) else None
+    name = ref.path or ref.url or ""
+    return _format_of_mime(src.mime) or (_format_of_mime(mime_of_name(name)) if name else None)
 
 
 def render_pdf(src: Source, settings: MediaSettings) -> list[Image.Image]:

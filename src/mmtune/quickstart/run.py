@@ -15,17 +15,18 @@ from tqdm.auto import tqdm
 from mmtune.config import parse_config
 from mmtune.data.formats.base import RowContext
 from mmtune.data.formats.messages import MessagesFormat
-from mmtune.infer.predict import Predictor
 from mmtune.models.families import get_family
 from mmtune.models.loading import load_model
-from mmtune.preprocess.pipeline import settings_from_config
+from mmtune.outputs.predict import Predictor
+from mmtune.preprocess.settings import settings_from_config
 from mmtune.quickstart.shapes import make_dataset
+from mmtune.tiny import TinySizes, make_tiny
 from mmtune.train.recipe import train
 
 log = logging.getLogger("mmtune")
 
 # The tiny checkpoint's sizes for the quickstart: large enough to learn the task in minutes.
-TINY_SIZES = {"hidden": 128, "layers": 2, "vision_dim": 64, "vision_depth": 2}
+TINY_SIZES = TinySizes(hidden=128, layers=2, vision_dim=64, vision_layers=2)
 
 
 def accuracy(pred: Predictor, heldout: Path) -> tuple[float, dict[str, float]]:
@@ -58,7 +59,7 @@ def run_quickstart(config: str | None = None, output_dir: str | None = None) -> 
         make_dataset(out / "data")
     if not (out / "base_model" / "config.json").exists():
         log.info("making a tiny qwen2_vl checkpoint in %s", out / "base_model")
-        get_family("qwen2_vl").make_tiny(out / "base_model", seed=0, **TINY_SIZES)
+        make_tiny("qwen2_vl", out / "base_model", seed=0, sizes=TINY_SIZES)
     cfg = load_quickstart_config(config, out)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)

@@ -12,9 +12,8 @@ from typing import Any
 import torch
 
 from mmtune.models.families.base import Family
-from mmtune.tensors import unpack_tensors
-
-IGNORE = -100
+from mmtune.preprocess.codec import unpack_tensors
+from mmtune.transforms.labels import IGNORE
 
 
 def _pad_stack(tensors: list[torch.Tensor], value: float | int = 0) -> torch.Tensor:

@@ -1,6 +1,9 @@
-"""The training recipe: compose config -> preprocess -> model -> transformers Trainer -> output_dir.
+"""The training recipe: config -> preprocessed data -> model -> Trainer -> output folder.
 
-Thin on purpose: every step is a component that can be used on its own.
+A ``Recipe`` runs in steps with a method each (``setup_data``, ``setup_model``,
+``setup_trainer``, ``run``, ``save``), so a later capability plugs in at its seam instead of
+growing one long function: distributed launch around ``run``, packing in ``setup_data`` and the
+collator, in-training evaluation and a report as Trainer callbacks in ``setup_trainer``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from mmtune.config import Config
+from mmtune.errors import MmtuneError
 from mmtune.models.families import get_family
 from mmtune.models.loading import (
     apply_training_mode,
@@ -25,9 +28,13 @@ from mmtune.models.loading import (
     model_dtype,
     quantization_config,
 )
-from mmtune.preprocess.pipeline import prepare, settings_from_config
-from mmtune.runcard import RunCard
+from mmtune.outputs.runcard import RunCard
+from mmtune.preprocess.cache import Prepared, prepare
+from mmtune.preprocess.settings import settings_from_config
+from mmtune.train.args import training_args
+from mmtune.train.callbacks import LossLog
 from mmtune.train.collator import Collator
+from mmtune.train.trainer import MultimodalTrainer
 
 log = logging.getLogger("mmtune")
 
@@ -40,33 +47,12 @@ class TrainResult:
     # The trained model and processor, still in memory (tests compare them with the reloaded output).
     model: Any = None
     processor: Any = None
+    # The preprocessed rows the run trained on (and held out), as the cache holds them.
+    prepared: Prepared | None = None
 
 
-class _LossLog(TrainerCallback):
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-        self.eval_losses: list[float] = []
-
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-        if logs and "loss" in logs:
-            self.losses.append(float(logs["loss"]))
-        if logs and "eval_loss" in logs:
-            self.eval_losses.append(float(logs["eval_loss"]))
-
-
-class MultimodalTrainer(Trainer):
-    """Trainer that lets the family fix inputs (e.g. cast pixels to the model dtype)."""
-
-    def __init__(self, *args: Any, family: Any, **kwargs: Any):
-        self.family = family
-        super().__init__(*args, **kwargs)
-
-    def _prepare_inputs(self, inputs):  # noqa: ANN001
-        inputs = super()._prepare_inputs(inputs)
-        return self.family.prepare_inputs(inputs, self.model.dtype)
-
-
-def _split(ds: Any, val_set_size: float, seed: int) -> tuple[Any, Any]:
+def split(ds: Any, val_set_size: float, seed: int) -> tuple[Any, Any]:
+    """Train and held-out rows (``val_set_size``: a fraction below 1, else a row count)."""
     if not val_set_size or len(ds) < 2:
         return ds, None
     size = val_set_size if val_set_size < 1 else int(val_set_size)
@@ -74,94 +60,95 @@ def _split(ds: Any, val_set_size: float, seed: int) -> tuple[Any, Any]:
     return parts["train"], parts["test"]
 
 
-def training_args(cfg: Config, has_eval: bool) -> TrainingArguments:
-    return TrainingArguments(
-        output_dir=cfg.output_dir,
-        per_device_train_batch_size=cfg.micro_batch_size,
-        per_device_eval_batch_size=cfg.micro_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        num_train_epochs=cfg.num_epochs,
-        max_steps=cfg.max_steps or -1,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_ratio if cfg.warmup_ratio else cfg.warmup_steps,
-        optim=cfg.optimizer,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        save_strategy="steps" if cfg.save_steps else "no",
-        save_steps=cfg.save_steps or 500,
-        eval_strategy="steps" if (has_eval and cfg.eval_steps) else ("epoch" if has_eval else "no"),
-        eval_steps=cfg.eval_steps,
-        seed=cfg.seed,
-        bf16=model_dtype(cfg.bf16) == torch.bfloat16 and torch.cuda.is_available(),
-        report_to=["tensorboard"],
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(),
-    )
+class Recipe:
+    """One training run of ``cfg``; ``processor`` may be passed in to skip loading it again."""
+
+    def __init__(self, cfg: Config, processor: Any = None):
+        self.cfg = cfg
+        self.processor = processor
+        self.losses = LossLog()
+
+    def setup_data(self) -> None:
+        """Family, processor and preprocessed rows (from the cache when it is current)."""
+        cfg = self.cfg
+        self.quant = quantization_config(cfg)  # fails early (before preprocessing) where it cannot work
+        self.settings, self.processor = settings_from_config(cfg, self.processor)
+        self.family = get_family(self.settings.family)
+        self.prepared: Prepared = prepare(cfg, self.settings, processor=self.processor)
+        st = self.stats = self.prepared.stats()
+        log.info(
+            "data: %d rows read, %d kept, %d dropped; %d tokens, %d supervised",
+            st["rows_read"], st["rows_kept"], st["rows_dropped"], st["tokens"], st["supervised_tokens"],
+        )
+        if st["rows_kept"] == 0:
+            raise MmtuneError("no rows left to train on after preprocessing")
+        self.train_ds, self.eval_ds = split(self.prepared.dataset, cfg.val_set_size, cfg.seed)
+
+    def setup_model(self) -> None:
+        """The base model in the run's dtype, with LoRA or per-group freezing applied."""
+        cfg = self.cfg
+        model = load_model(cfg.base_model, self.family, model_dtype(cfg.bf16), self.quant)
+        model = apply_training_mode(model, cfg, self.family)
+        if cfg.gradient_checkpointing:
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(model, "enable_input_require_grads"):
+                model.enable_input_require_grads()
+        self.model = model
+
+    def setup_trainer(self) -> None:
+        tok = getattr(self.processor, "tokenizer", self.processor)
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        self.trainer = MultimodalTrainer(
+            model=self.model,
+            args=training_args(self.cfg, self.eval_ds is not None),
+            train_dataset=self.train_ds,
+            eval_dataset=self.eval_ds,
+            data_collator=Collator(self.family, pad_id),
+            callbacks=[self.losses],
+            family=self.family,
+        )
+
+    def run(self) -> Any:
+        start = time.perf_counter()
+        out = self.trainer.train(resume_from_checkpoint=self.cfg.resume_from_checkpoint)
+        self.train_seconds = time.perf_counter() - start
+        return out
+
+    def save(self, out: Any) -> TrainResult:
+        """Weights through the Trainer (which gathers sharded states), then the processor, run card
+        and metrics, on the main process only."""
+        out_dir = Path(self.cfg.output_dir)
+        trainable, total = count_params(self.model)
+        metrics = {
+            "train_loss": out.training_loss,
+            "first_loss": self.losses.losses[0] if self.losses.losses else math.nan,
+            "last_loss": self.losses.losses[-1] if self.losses.losses else math.nan,
+            "steps": out.global_step,
+            "train_seconds": round(self.train_seconds, 2),
+            "trainable_params": trainable,
+            "total_params": total,
+            **{f"data_{k}": v for k, v in self.stats.items()},
+        }
+        if self.eval_ds is not None:
+            metrics["eval_loss"] = self.trainer.evaluate()["eval_loss"]
+        self.trainer.save_model(str(out_dir))
+        if self.trainer.is_world_process_zero():
+            self.processor.save_pretrained(out_dir)
+            RunCard.from_config(self.cfg, self.settings).save(out_dir)
+            metrics_file = out_dir / "train_metrics.json"
+            metrics_file.write_text(json.dumps({**metrics, "losses": self.losses.losses}, indent=2))
+        return TrainResult(out_dir, metrics, self.losses.losses, self.model, self.processor, self.prepared)
 
 
 def train(cfg: Config, processor: Any = None) -> TrainResult:
+    """Fine-tune as ``cfg`` says and save to ``cfg.output_dir``."""
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     if cfg.sample_packing:
         log.warning("sample_packing is not supported yet for multimodal rows; training without packing")
-    quant = quantization_config(cfg)  # fails early (before preprocessing) where it cannot work
-    settings, processor = settings_from_config(cfg, processor)
-    family = get_family(settings.family)
-    prep = prepare(cfg, settings, processor=processor)
-    st = prep.stats()
-    log.info(
-        "data: %d rows read, %d kept, %d dropped; %d tokens, %d supervised",
-        st["rows_read"], st["rows_kept"], st["rows_dropped"], st["tokens"], st["supervised_tokens"],
-    )
-    if st["rows_kept"] == 0:
-        from mmtune.errors import MmtuneError
-
-        raise MmtuneError("no rows left to train on after preprocessing")
-    train_ds, eval_ds = _split(prep.dataset, cfg.val_set_size, cfg.seed)
-
-    model = load_model(cfg.base_model, family, model_dtype(cfg.bf16), quant)
-    model = apply_training_mode(model, cfg, family)
-    if cfg.gradient_checkpointing:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(model, "enable_input_require_grads"):
-            model.enable_input_require_grads()
-    tok = getattr(processor, "tokenizer", processor)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-    losses = _LossLog()
-    trainer = MultimodalTrainer(
-        model=model,
-        args=training_args(cfg, eval_ds is not None),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        data_collator=Collator(family, pad_id),
-        callbacks=[losses],
-        family=family,
-    )
-    start = time.perf_counter()
-    out = trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint)
-    elapsed = time.perf_counter() - start
-    out_dir = Path(cfg.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    RunCard.from_config(cfg, settings).save(out_dir)
-    trainable, total = count_params(model)
-    metrics = {
-        "train_loss": out.training_loss,
-        "first_loss": losses.losses[0] if losses.losses else math.nan,
-        "last_loss": losses.losses[-1] if losses.losses else math.nan,
-        "steps": out.global_step,
-        "train_seconds": round(elapsed, 2),
-        "trainable_params": trainable,
-        "total_params": total,
-        **{f"data_{k}": v for k, v in st.items()},
-    }
-    if eval_ds is not None:
-        metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
-    (out_dir / "train_metrics.json").write_text(json.dumps({**metrics, "losses": losses.losses}, indent=2))
-    return TrainResult(out_dir, metrics, losses.losses, model, processor)
+    recipe = Recipe(cfg, processor)
+    recipe.setup_data()
+    recipe.setup_model()
+    recipe.setup_trainer()
+    return recipe.save(recipe.run())

@@ -4,7 +4,8 @@ Formats write media in a handful of ways: a name relative to the dataset (or ``m
 http(s) URL, a data URI, bare base64, raw bytes, an HF ``Image``/``Audio`` feature value
 (``{"bytes", "path"}`` or ``{"array", "sampling_rate"}``), or an in-memory object. This module
 maps them all to a ``MediaRef`` without reading anything: fetching and decoding happen once,
-later, in ``data/media``. It is a helper of the format modules, not a format itself.
+later, in ``data/media``, whose ``kinds`` table says which extensions and MIME types are
+which modality. It is a helper of the format modules, not a format itself.
 """
 
 from __future__ import annotations
@@ -14,43 +15,24 @@ from typing import Any
 
 from mmtune.conversation import MediaRef, Modality
 from mmtune.data.formats.base import RowContext
+from mmtune.data.media import kinds
 from mmtune.errors import DataError
 
-# Written out rather than taken from ``mimetypes``: its table comes from the system's
-# /etc/mime.types, so the same dataset would be read differently on different machines.
-EXTENSIONS: dict[str, Modality] = {
-    **dict.fromkeys(("png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"), "image"),
-    **dict.fromkeys(("wav", "mp3", "flac", "ogg", "oga", "m4a", "opus", "aac"), "audio"),
-    **dict.fromkeys(("mp4", "webm", "mov", "avi", "mkv", "m4v", "mpeg", "mpg"), "video"),
-    **dict.fromkeys(("pdf", "txt", "md"), "document"),
-}
-_DOCUMENT_MIMES_BY_EXT = {"pdf": "application/pdf", "txt": "text/plain", "md": "text/markdown"}
-_DOCUMENT_MIMES = set(_DOCUMENT_MIMES_BY_EXT.values())
+# The kinds of media, their extensions and MIME types: one table, shared with decoding.
+EXTENSIONS: dict[str, Modality] = {ext: t.kind for ext, t in kinds.BY_EXTENSION.items()}
 _DATA_URI_RE = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*),", re.IGNORECASE)
 
 
-def modality_of_mime(mime: str) -> Modality | None:
-    mime = mime.lower()
-    if mime in _DOCUMENT_MIMES:
-        return "document"
-    top = mime.split("/", 1)[0]
-    return top if top in ("image", "audio", "video") else None  # type: ignore[return-value]
-
-
-def _extension(name: str) -> str:
-    stem = re.split(r"[?#]", name, maxsplit=1)[0]
-    _, dot, ext = stem.rpartition(".")
-    return ext.lower() if dot and "/" not in ext else ""
-
-
 def modality_of_name(name: str) -> Modality | None:
-    """Modality from a file name or URL's extension (query strings and fragments ignored)."""
-    return EXTENSIONS.get(_extension(name))
+    """Modality from a file name or URL's extension (a URL's query string and fragment ignored)."""
+    return kinds.kind_of_name(name)
 
 
 def mime_of_name(name: str) -> str | None:
-    """The MIME type of a document name (a PDF and a text file are both 'document')."""
-    return _DOCUMENT_MIMES_BY_EXT.get(_extension(name))
+    """The MIME type of a document name (a PDF and a text file are both 'document'), so that
+    ``data/documents`` can tell them apart once the name is gone (bare base64)."""
+    t = kinds.type_of_name(name)
+    return t.mime if t and t.kind == "document" else None
 
 
 def data_uri_mime(uri: str, field: str) -> str:
@@ -67,7 +49,7 @@ def modality_of(value: str, field: str) -> Modality:
     """Modality of a file name, URL or data URI, or a DataError that says what is accepted."""
     if value.startswith("data:"):
         mime = data_uri_mime(value, field)
-        kind = modality_of_mime(mime)
+        kind = kinds.kind_of_mime(mime)
         if kind is None:
             raise DataError(
                 f"data URI has MIME type {mime!r}; expected image/*, audio/*, video/*, application/pdf or text/plain",

@@ -11,6 +11,7 @@ from mmtune.errors import ConfigError
 from mmtune.models.families.base import Family
 
 _REGISTRY: dict[str, type[Family]] = {}
+_LOADED = False
 
 
 def register(cls: type[Family]) -> type[Family]:
@@ -19,13 +20,16 @@ def register(cls: type[Family]) -> type[Family]:
 
 
 def _load_all() -> None:
+    """Import every family module once (importing one family module alone registers only it)."""
+    global _LOADED
     for mod in pkgutil.iter_modules(__path__):
         if mod.name != "base":
             importlib.import_module(f"{__name__}.{mod.name}")
+    _LOADED = True
 
 
 def all_families() -> dict[str, type[Family]]:
-    if not _REGISTRY:
+    if not _LOADED:
         _load_all()
     return dict(sorted(_REGISTRY.items()))
 

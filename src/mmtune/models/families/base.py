@@ -13,6 +13,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from mmtune.transforms.base import Transform, TransformSettings
+from mmtune.transforms.chat_template import ChatTemplateTransform
+
 # Keys whose per-row tensors carry a leading batch dimension of 1 (the collator pads every other
 # dimension to the batch maximum and stacks them). Keys not listed are concatenated along dim 0
 # (e.g. Qwen's flattened patches and grids, Gemma's [n_images, 3, H, W]).
@@ -110,7 +113,7 @@ class Family:
         """Every linear layer of the language model (``lora_target_linear: true``)."""
         return rf"^{re.escape(cls.language_prefix)}\.layers\.{cls.linear_modules}$"
 
-    # -- rendering & encoding --------------------------------------------------------------------
+    # -- rendering & encoding (hooks the transforms call) --------------------------------------------------------------------
     @classmethod
     def template_message(cls, role: str, parts: list[dict]) -> dict:
         """A canonical message as chat templates take it (typed content list)."""
@@ -126,27 +129,11 @@ class Family:
         return kw
 
     @classmethod
-    def encode_conversation(
-        cls, processor: Any, renderer: Any, conv: Any, train_on_inputs: bool = False,
-        roles_to_train: tuple[str, ...] = ("assistant",), media_ids: set[int] | frozenset[int] = frozenset(),
-    ) -> Any:
-        """Input ids, labels and model tensors (``preprocess.encode.Encoded``) for a training row.
-
-        The default renders the chat template message by message and encodes the chunks. A family
-        whose checkpoints encode chats without a Jinja template (mistral-common's tekken) overrides
-        this and still builds labels message by message.
-        """
-        from mmtune.preprocess.encode import encode_chunks
-
-        return encode_chunks(cls, processor, renderer.chunks(conv, train_on_inputs, roles_to_train), media_ids)
-
-    @classmethod
-    def encode_prompt(cls, processor: Any, renderer: Any, conv: Any) -> dict[str, torch.Tensor]:
-        """Model inputs to generate the next assistant turn of ``conv`` (which ends with a user turn)."""
-        from mmtune.preprocess.encode import media_by_modality
-
-        text, media = renderer.prompt(conv)
-        return cls.encode_full(processor, text, media_by_modality(media))
+    def transform(cls, processor: Any, settings: TransformSettings) -> Transform:
+        """The object that turns this family's conversations into tokens and labels, built once per
+        process. The default renders ``settings.chat_template`` message by message; a family whose
+        checkpoints encode chats without a Jinja template (mistral-common's tekken) overrides this."""
+        return ChatTemplateTransform(cls, processor, settings)
 
     @classmethod
     def chunk_ids(cls, processor: Any, text: str, media: dict[str, list]) -> list[int]:
@@ -171,10 +158,3 @@ class Family:
             if k.startswith(("pixel_values", "input_features")) and v.is_floating_point() and v.dtype != dtype:
                 batch[k] = v.to(dtype)
         return batch
-
-    # -- tiny checkpoints ------------------------------------------------------------------------
-    @classmethod
-    def make_tiny(cls, out_dir: Path, seed: int = 0, **sizes: Any) -> None:
-        from mmtune.errors import MmtuneError
-
-        raise MmtuneError(f"no tiny checkpoint recipe for family {cls.id!r}")

@@ -14,7 +14,6 @@ the processor only expands ``<IMG_CONTEXT>``, so such a template is replaced by 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,10 +21,8 @@ import torch
 from mmtune.errors import DataError
 from mmtune.models.families import register
 from mmtune.models.families.base import Family, family_template
-from mmtune.models.tiny_save import save_tiny
 
 MEDIA = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"}
-SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *MEDIA.values()]
 
 
 @register
@@ -100,55 +97,3 @@ class InternVL(Family):
         if not media.get("video"):
             return super().chunk_ids(processor, text, media)
         return cls.encode_full(processor, text, media)["input_ids"][0].tolist()
-
-    @classmethod
-    def make_tiny(
-        cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, vision_dim: int = 32,
-        vision_layers: int = 2, **_: Any,
-    ) -> None:
-        from transformers import (
-            GotOcr2ImageProcessor,
-            InternVLConfig,
-            InternVLForConditionalGeneration,
-            InternVLProcessor,
-            InternVLVideoProcessor,
-        )
-
-        from mmtune.models.tiny_tokenizer import train_tokenizer
-
-        tok = train_tokenizer(
-            SPECIALS, eos="<|im_end|>", pad="<|endoftext|>", extra_attrs=MEDIA, chat_template=cls.chat_template
-        )
-        ids = tok.convert_tokens_to_ids
-        tile, patch, ratio = 56, 14, 0.5
-        seq_len = int((tile // patch) ** 2 * ratio**2)  # 4 tokens per tile after pixel shuffle
-        processor = InternVLProcessor(
-            # Up to 4 crops of 56 px by the image's aspect ratio, plus a thumbnail when cropped.
-            image_processor=GotOcr2ImageProcessor(
-                size={"height": tile, "width": tile}, crop_to_patches=True, min_patches=1, max_patches=4
-            ),
-            video_processor=InternVLVideoProcessor(size={"height": tile, "width": tile}, do_sample_frames=False),
-            tokenizer=tok,
-            image_seq_length=seq_len,
-            chat_template=cls.chat_template,
-        )
-        heads = max(2, hidden // 16)
-        config = InternVLConfig(
-            vision_config={
-                "hidden_size": vision_dim, "intermediate_size": vision_dim * 2, "num_hidden_layers": vision_layers,
-                "num_attention_heads": 2, "image_size": [tile, tile], "patch_size": [patch, patch],
-            },
-            text_config={
-                "model_type": "qwen2", "vocab_size": len(tok), "hidden_size": hidden,
-                "intermediate_size": hidden * 2, "num_hidden_layers": layers, "num_attention_heads": heads,
-                "num_key_value_heads": max(1, heads // 2), "max_position_embeddings": 4096,
-                "bos_token_id": ids("<|endoftext|>"), "eos_token_id": ids("<|im_end|>"),
-                "pad_token_id": ids("<|endoftext|>"), "tie_word_embeddings": True,
-            },
-            image_token_id=ids("<IMG_CONTEXT>"),
-            image_seq_length=seq_len,
-            downsample_ratio=ratio,
-            tie_word_embeddings=True,
-        )
-        torch.manual_seed(seed)
-        save_tiny(InternVLForConditionalGeneration(config), processor, out_dir, cls.id)

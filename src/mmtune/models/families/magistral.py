@@ -7,15 +7,15 @@ markers become the control tokens, and the reasoning is supervised with the answ
 (``MistralChatFamily.assistant_chunks``; it applies to any checkpoint whose tekken has them).
 
 Its config says ``model_type: mistral3`` like Mistral-Small-3.1, and a real checkpoint resolves to
-that family, which encodes with the checkpoint's own v13 tekken just the same. This family is the
-tiny-checkpoint recipe (``mmtune tiny magistral``: a v13 tekken with the thinking tokens), chosen
-through ``mmtune_family`` in its config.
+that family, which encodes with the checkpoint's own v13 tekken just the same. This family exists
+for its tiny checkpoint (``mmtune tiny magistral``, recipe in ``mmtune/tiny/magistral.py``: a v13
+tekken with the thinking tokens), chosen through ``mmtune_family`` in its config.
 """
 
 from __future__ import annotations
 
 from mmtune.models.families import register
-from mmtune.models.families.mistral_small_3_1 import V7_SPECIALS, MistralSmall31
+from mmtune.models.families.mistral_small_3_1 import MistralSmall31
 
 
 @register
@@ -24,5 +24,3 @@ class Magistral(MistralSmall31):
     # ``mistral3`` resolves to mistral_small_3_1 (same encoding, driven by the checkpoint's tekken).
     model_types = ()
     hub_example = "mistralai/Magistral-Small-2509"
-    tekken_version = "v13"
-    tekken_specials = {**V7_SPECIALS, 34: "[THINK]", 35: "[/THINK]"}

@@ -9,20 +9,12 @@ and masks, the cross-attention mask) carries a leading batch dimension the colla
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from mmtune.models.families import register
 from mmtune.models.families.base import SEQUENCE_KEYS, Family, family_template
-from mmtune.models.tiny_save import save_tiny
-
-# `<|python_tag|>` is looked up by MllamaProcessor.__init__, so the tokenizer must know it.
-SPECIALS = [
-    "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
-    "<|eom_id|>", "<|python_tag|>", "<|finetune_right_pad_id|>", "<|image|>",
-]
 
 
 @register
@@ -70,51 +62,3 @@ class Mllama(Family):
         if short > 0:
             batch["cross_attention_mask"] = torch.nn.functional.pad(mask, (0, 0, 0, 0, 0, short))
         return batch
-
-    # -- tiny checkpoint -------------------------------------------------------------------------
-    @classmethod
-    def make_tiny(
-        cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, vision_dim: int = 32,
-        vision_depth: int = 2, **_: Any,
-    ) -> None:
-        from transformers import (
-            MllamaConfig,
-            MllamaForConditionalGeneration,
-            MllamaImageProcessor,
-            MllamaProcessor,
-        )
-
-        from mmtune.models.tiny_tokenizer import train_tokenizer
-
-        tok = train_tokenizer(
-            SPECIALS, bos="<|begin_of_text|>", eos="<|eot_id|>", pad="<|finetune_right_pad_id|>",
-            chat_template=cls.chat_template,
-        )
-        ids = tok.convert_tokens_to_ids
-        tile = 28  # one tile = 2x2 patches of 14 px
-        processor = MllamaProcessor(
-            image_processor=MllamaImageProcessor(size={"height": tile, "width": tile}, max_image_tiles=4),
-            tokenizer=tok,
-            chat_template=cls.chat_template,
-        )
-        heads = max(2, hidden // 16)
-        config = MllamaConfig(
-            vision_config={
-                "hidden_size": vision_dim, "intermediate_size": vision_dim * 2, "num_hidden_layers": vision_depth,
-                "num_global_layers": 1, "attention_heads": 2, "image_size": tile, "patch_size": 14,
-                "max_num_tiles": 4, "intermediate_layers_indices": [0],
-                # the projector input: final hidden state + one per intermediate layer
-                "vision_output_dim": vision_dim * 2,
-            },
-            text_config={
-                "vocab_size": len(tok), "hidden_size": hidden, "intermediate_size": hidden * 2,
-                "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": max(1, heads // 2),
-                "cross_attention_layers": [layers - 1], "max_position_embeddings": 4096,
-                "bos_token_id": ids("<|begin_of_text|>"), "eos_token_id": ids("<|eot_id|>"),
-                "pad_token_id": ids("<|finetune_right_pad_id|>"),
-            },
-            image_token_index=ids("<|image|>"),
-        )
-        torch.manual_seed(seed)
-        model = MllamaForConditionalGeneration(config)
-        save_tiny(model, processor, out_dir, cls.id)

@@ -13,7 +13,6 @@ as padding (an all-zero tile is dropped before the vision tower).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,13 +20,8 @@ import torch
 from mmtune.errors import DataError
 from mmtune.models.families import register
 from mmtune.models.families.base import SEQUENCE_KEYS, Family, family_template, video_metadata
-from mmtune.models.tiny_save import save_tiny
 
 GRID_TOKENS = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
-SPECIALS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<end_of_utterance>", "<fake_token_around_image>",
-    "<image>", "<global-img>", *GRID_TOKENS,
-]
 
 
 @register
@@ -96,57 +90,3 @@ class SmolVLM2(Family):
         if not any(media.values()):
             return super().chunk_ids(processor, text, media)
         return cls.encode_full(processor, text, media)["input_ids"][0].tolist()
-
-    @classmethod
-    def make_tiny(
-        cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, vision_dim: int = 32,
-        vision_layers: int = 2, **_: Any,
-    ) -> None:
-        from transformers import (
-            SmolVLMConfig,
-            SmolVLMForConditionalGeneration,
-            SmolVLMImageProcessor,
-            SmolVLMProcessor,
-            SmolVLMVideoProcessor,
-        )
-
-        from mmtune.models.tiny_tokenizer import train_tokenizer
-
-        tok = train_tokenizer(
-            SPECIALS, bos="<|im_start|>", eos="<end_of_utterance>", pad="<|im_end|>", unk="<|endoftext|>",
-            chat_template=cls.chat_template,
-        )
-        ids = tok.convert_tokens_to_ids
-        tile, patch, scale = 64, 16, 2
-        # Images up to 128 px are split into (up to) 2x2 tiles of 64 px plus a global tile.
-        processor = SmolVLMProcessor(
-            image_processor=SmolVLMImageProcessor(
-                size={"longest_edge": 2 * tile}, max_image_size={"longest_edge": tile}
-            ),
-            video_processor=SmolVLMVideoProcessor(
-                size={"longest_edge": tile}, max_image_size={"longest_edge": tile}, do_sample_frames=False
-            ),
-            tokenizer=tok,
-            image_seq_len=(tile // patch) ** 2 // scale**2,
-            chat_template=cls.chat_template,
-        )
-        heads = max(2, hidden // 16)
-        config = SmolVLMConfig(
-            text_config={
-                "model_type": "llama", "vocab_size": len(tok), "hidden_size": hidden,
-                "intermediate_size": hidden * 2, "num_hidden_layers": layers, "num_attention_heads": heads,
-                "num_key_value_heads": max(1, heads // 2), "max_position_embeddings": 4096,
-                "bos_token_id": ids("<|im_start|>"), "eos_token_id": ids("<end_of_utterance>"),
-                "pad_token_id": ids("<|im_end|>"),
-            },
-            vision_config={
-                "hidden_size": vision_dim, "intermediate_size": vision_dim * 2, "num_hidden_layers": vision_layers,
-                "num_attention_heads": 2, "image_size": tile, "patch_size": patch,
-            },
-            scale_factor=scale,
-            image_token_id=ids("<image>"),
-            pad_token_id=ids("<|im_end|>"),
-        )
-        torch.manual_seed(seed)
-        save_tiny(SmolVLMForConditionalGeneration(config), processor, out_dir, cls.id)
-

@@ -13,21 +13,13 @@ message (rows that do are reported as data errors naming that rule).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from mmtune.models.families import register
 from mmtune.models.families.base import family_template
-from mmtune.models.families.mistral_small_3_1 import V7_SPECIALS
-from mmtune.models.mistral_chat import MistralChatFamily, write_tiny_tekken
-from mmtune.models.tiny_save import save_tiny
-
-AUDIO_SECTION = {
-    "sampling_rate": 16_000, "frame_rate": 12.5, "chunk_length_s": 30.0,
-    "audio_encoding_config": {"num_mel_bins": 128, "hop_length": 160, "window_size": 400},
-}
+from mmtune.models.mistral_chat import MistralChatFamily
 
 
 @register
@@ -45,8 +37,6 @@ class Voxtral(MistralChatFamily):
     # AutoModelForImageTextToText rejects VoxtralConfig
     auto_model_class = "AutoModelForMultimodalLM"
     hub_example = "mistralai/Voxtral-Mini-3B-2507"
-    tekken_version = "v7"
-    tekken_specials = {**V7_SPECIALS, 24: "[AUDIO]", 25: "[BEGIN_AUDIO]", 34: "[TRANSCRIBE]"}
 
     @classmethod
     def media_tensors(cls, processor: Any, images: list, audios: list) -> dict[str, torch.Tensor]:
@@ -59,40 +49,3 @@ class Voxtral(MistralChatFamily):
         chunk = kwargs.pop("max_source_positions")
         features = processor._retrieve_input_features([a.audio_array for a in audios], chunk, **kwargs)
         return {"input_features": features}
-
-    @classmethod
-    def make_tiny(
-        cls, out_dir: Path, seed: int = 0, hidden: int = 64, layers: int = 2, audio_dim: int = 32,
-        audio_layers: int = 2, **_: Any,
-    ) -> None:
-        from transformers import (
-            MistralCommonBackend,
-            VoxtralConfig,
-            VoxtralForConditionalGeneration,
-            VoxtralProcessor,
-            WhisperFeatureExtractor,
-        )
-
-        out_dir = Path(out_dir)
-        tekken = write_tiny_tekken(out_dir / "tekken.json", cls.tekken_version, cls.tekken_specials, audio=AUDIO_SECTION)
-        tok = MistralCommonBackend(tokenizer_path=str(tekken), mode="finetuning")
-        processor = VoxtralProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tok)
-        ids = tok.convert_tokens_to_ids
-        heads = max(2, hidden // 16)
-        config = VoxtralConfig(
-            audio_config={
-                # intermediate_size must be 4 x hidden: the projector reads 4 encoder frames per token
-                "hidden_size": audio_dim, "intermediate_size": audio_dim * 4, "num_hidden_layers": audio_layers,
-                "num_attention_heads": 2, "num_mel_bins": 128, "max_source_positions": 1500,
-            },
-            text_config={
-                "model_type": "llama", "vocab_size": len(tok), "hidden_size": hidden,
-                "intermediate_size": hidden * 2, "num_hidden_layers": layers, "num_attention_heads": heads,
-                "num_key_value_heads": max(1, heads // 2), "head_dim": hidden // heads,
-                "max_position_embeddings": 4096, "bos_token_id": ids("<s>"), "eos_token_id": ids("</s>"),
-                "pad_token_id": ids("<pad>"),
-            },
-            audio_token_id=ids("[AUDIO]"),
-        )
-        torch.manual_seed(seed)
-        save_tiny(VoxtralForConditionalGeneration(config), processor, out_dir, cls.id)

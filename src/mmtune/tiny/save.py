@@ -1,4 +1,4 @@
-"""Saving a tiny checkpoint the way a hub checkpoint looks, shared by every family's recipe."""
+"""Saving a tiny checkpoint the way a hub checkpoint looks, shared by every recipe."""
 
 from __future__ import annotations
 

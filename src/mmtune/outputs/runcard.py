@@ -13,7 +13,7 @@ from pathlib import Path
 from mmtune import __version__
 from mmtune.config import Config
 from mmtune.errors import MmtuneError
-from mmtune.preprocess.pipeline import PrepSettings
+from mmtune.preprocess.settings import PrepSettings
 
 RUN_CARD = "mmtune_run.json"
 

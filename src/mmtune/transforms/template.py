@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmtune.conversation import Conversation, MediaPart, Message, TextPart
-from mmtune.errors import ConfigError, DataError
-from mmtune.models.families.base import Family
+from mmtune.errors import ConfigError
+from mmtune.transforms.base import FamilySpec
+from mmtune.transforms.labels import is_trained
 
 
 @dataclass
@@ -24,35 +25,7 @@ class Chunk:
     media: list[MediaPart] = field(default_factory=list)
 
 
-def check_roles(conv: Conversation) -> None:
-    roles = [m.role for m in conv.messages]
-    if "assistant" not in roles:
-        raise DataError("row has no assistant turn (nothing to train on)", field="messages")
-    if roles[-1] != "assistant":
-        raise DataError(f"the last turn is {roles[-1]!r}; a training row must end with an assistant turn", field="messages")
-    if "system" in roles[1:]:
-        i = roles.index("system", 1)
-        raise DataError(f"a system message may only come first (found one at message {i})", field=f"messages[{i}]")
-
-
-def choose_template(family: type[Family], processor: Any, name: str | None, inline: str | None) -> str:
-    """The Jinja template for this run: inline, a family name, or the checkpoint's own."""
-    if inline:
-        return inline
-    own = getattr(processor, "chat_template", None) or getattr(getattr(processor, "tokenizer", None), "chat_template", None)
-    if name in (None, "tokenizer_default"):
-        if not own:
-            if family.chat_template:
-                return family.chat_template
-            raise ConfigError("the checkpoint has no chat template; set `chat_template` to one of: " + ", ".join(family.template_names))
-        return own
-    if name in family.template_names:
-        return family.chat_template or own
-    fits = ", ".join([*family.template_names, "tokenizer_default"])
-    raise ConfigError(f"chat_template {name!r} does not fit model family {family.id!r}; names that fit: {fits}")
-
-
-def template_messages(family: type[Family], conv: Conversation) -> list[dict]:
+def template_messages(family: FamilySpec, conv: Conversation) -> list[dict]:
     out = []
     for m in conv.messages:
         parts = [{"type": "text", "text": p.text} if isinstance(p, TextPart) else {"type": p.type} for p in m.parts]
@@ -74,7 +47,7 @@ _MARK = "\u2063"  # invisible separator: never in real data, survives any templa
 class Renderer:
     """Applies one template; ``render(msgs, gen)`` is the checkpoint's ``apply_chat_template``."""
 
-    def __init__(self, family: type[Family], processor: Any, template: str):
+    def __init__(self, family: FamilySpec, processor: Any, template: str):
         self.family = family
         self.template = template
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -121,7 +94,7 @@ class Renderer:
             return full[len(prev):]
 
         for i, m in enumerate(conv.messages):
-            trained = m.train if m.train is not None else (train_on_inputs or m.role in roles_to_train)
+            trained = is_trained(m, train_on_inputs, roles_to_train)
             if m.role == "assistant":
                 head_full = self.render(msgs[:i], add_generation_prompt=True) if i else ""
                 head = take(head_full, f"the generation prompt before message {i}")

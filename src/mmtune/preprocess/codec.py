@@ -1,4 +1,5 @@
-"""Per-row tensors <-> bytes, so every family's extra inputs fit one Arrow column."""
+"""The Arrow codec for family tensors: per-row tensors <-> bytes, so every family's extra inputs
+(pixels, grids, token type ids, ...) fit one binary column of the preprocessing cache."""
 
 from __future__ import annotations
 

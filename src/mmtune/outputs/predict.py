@@ -9,45 +9,37 @@ from typing import Any
 import torch
 
 from mmtune.conversation import Conversation, MediaPart, MediaRef, Message, TextPart
-from mmtune.data.documents import expand_documents
-from mmtune.data.media import decode_media
+from mmtune.data.decode import decode_conversation
 from mmtune.models.families import get_family
-from mmtune.models.loading import load_model
-from mmtune.preprocess.pipeline import PrepSettings
-from mmtune.preprocess.render import Renderer
-from mmtune.runcard import RunCard
+from mmtune.outputs.load import Trained, load_trained
+from mmtune.preprocess.settings import PrepSettings
 
 
 class Predictor:
-    """Generation with the preprocessing of a run card (or of given settings, for a base model)."""
+    """Generation with the preprocessing of a run card (or of given settings, for a base model).
+
+    It holds the family's transform, built once, and decodes media with the same step as
+    preprocessing (``data.decode.decode_conversation``), so a prompt is checked like a training row.
+    """
 
     def __init__(self, output_dir: str | Path, model: Any = None, processor: Any = None):
         self.output_dir = Path(output_dir)
-        self.card = RunCard.load(self.output_dir)
-        family = get_family(self.card.family)
-        processor = processor if processor is not None else family.load_processor(str(self.output_dir))
-        self._setup(family, processor, self.card.preprocessing, model if model is not None else self._load_model(family))
+        self._setup(load_trained(self.output_dir, model, processor))
 
     @classmethod
     def from_parts(cls, model: Any, processor: Any, settings: PrepSettings) -> Predictor:
         """A predictor around an in-memory model (e.g. the base model before training)."""
         self = cls.__new__(cls)
-        self.output_dir, self.card = None, None
-        self._setup(get_family(settings.family), processor, settings, model)
+        self.output_dir = None
+        self._setup(Trained(model, processor, get_family(settings.family), settings))
         return self
 
-    def _setup(self, family: Any, processor: Any, settings: PrepSettings, model: Any) -> None:
-        self.family, self.processor, self.settings, self.model = family, processor, settings, model
+    def _setup(self, trained: Trained) -> None:
+        self.card = trained.card
+        self.family, self.processor, self.settings = trained.family, trained.processor, trained.settings
+        self.model = trained.model
         self.model.eval()
-        self.renderer = Renderer(family, processor, settings.chat_template)
-
-    def _load_model(self, family: Any) -> Any:
-        if self.card.adapter:
-            from peft import PeftModel
-
-            base = load_model(self.card.base_model, family)
-            return PeftModel.from_pretrained(base, str(self.output_dir))
-        return load_model(str(self.output_dir), family)
+        self.transform = self.family.transform(self.processor, self.settings)
 
     def conversation(self, prompt: str, images: list = (), audio: list = (), videos: list = ()) -> Conversation:
         parts: list = []
@@ -58,15 +50,15 @@ class Predictor:
         parts.append(TextPart(prompt))
         return Conversation([Message("user", parts)])
 
+    def inputs(self, conv: Conversation) -> dict[str, torch.Tensor]:
+        """Model inputs to generate the assistant's reply to ``conv`` (decoded, encoded, cast)."""
+        conv = decode_conversation(conv, self.family.modalities, self.family.id, self.settings.media)
+        return self.family.prepare_inputs(self.transform.prompt(conv), self.model.dtype)
+
     @torch.no_grad()
     def answer(self, conv: Conversation, max_new_tokens: int = 64) -> str:
         """Generate the assistant's reply to ``conv`` (which must end with a user turn)."""
-        conv = expand_documents(conv, self.settings.media)
-        for part in conv.media():
-            if part.value is None:
-                part.value = decode_media(part, self.settings.media)
-        inputs = self.family.encode_prompt(self.processor, self.renderer, conv)
-        inputs = self.family.prepare_inputs(inputs, self.model.dtype)
+        inputs = self.inputs(conv)
         tok = getattr(self.processor, "tokenizer", self.processor)
         out = self.model.generate(
             **inputs, max_new_tokens=max_new_tokens, do_sample=False,

@@ -9,17 +9,14 @@ asked, as JSON.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from mmtune.config import Config, load_config
+from mmtune.config import Config
+from mmtune.data.intake import RowTask, dataset_tasks
 from mmtune.errors import ConfigError, DataError
+from mmtune.preprocess.pool import default_workers, process_rows
+from mmtune.preprocess.settings import settings_from_config
 
 
 @dataclass
@@ -51,11 +48,9 @@ class ValidationReport:
 
 def validate(cfg: Config, workers: int | None = None, processor: Any = None) -> ValidationReport:
     """Check every row of ``cfg``'s datasets; the processor (not the model) is loaded once."""
-    from mmtune.preprocess.pipeline import dataset_tasks, default_workers, process_rows, settings_from_config
-
     settings, processor = settings_from_config(cfg, processor)
     report = ValidationReport()
-    all_tasks: list[tuple] = []
+    all_tasks: list[RowTask] = []
     owners: list[DatasetResult] = []  # the dataset of each task (labels may repeat)
     for d in cfg.datasets:
         res = DatasetResult(d.label, d.type or "-")
@@ -68,7 +63,7 @@ def validate(cfg: Config, workers: int | None = None, processor: Any = None) -> 
             continue
         res.rows = n
         if tasks:
-            res.format = tasks[0][2]
+            res.format = tasks[0].format
         all_tasks.extend(tasks)
         owners.extend([res] * len(tasks))
     workers = workers or default_workers(cfg, len(all_tasks))
@@ -79,39 +74,3 @@ def validate(cfg: Config, workers: int | None = None, processor: Any = None) -> 
         else:
             res.ok += 1
     return report
-
-
-def print_report(report: ValidationReport, console: Console, limit: int = 50) -> None:
-    table = Table(title="Datasets", title_justify="left")
-    for col, just in (("dataset", "left"), ("format", "left"), ("rows", "right"), ("ok", "right"), ("problems", "right")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    for d in report.datasets:
-        bad = Text(str(d.problems), style="red" if d.problems else "")
-        table.add_row(Text(d.label), d.format, str(d.rows), str(d.ok), bad)
-    console.print(table)
-    if report.problems:
-        probs = Table(title="Problems", title_justify="left")
-        for col in ("dataset", "row", "field", "error"):
-            probs.add_column(col, overflow="fold")
-        for p in report.problems[:limit]:
-            # Text, not markup: messages are full of brackets (messages[0].content[1]).
-            row = "-" if p["row"] is None else str(p["row"])
-            probs.add_row(Text(p["dataset"]), row, Text(p["field"]), Text(p["error"]))
-        console.print(probs)
-        if len(report.problems) > limit:
-            console.print(f"... and {len(report.problems) - limit} more problems (write them all with --report FILE)")
-        console.print(f"[red]{len(report.problems)} problem(s)[/red]; {report.rows_ok} of {report.rows_total} rows are OK")
-    else:
-        console.print(f"[green]all {report.rows_total} rows are OK[/green]")
-
-
-def run_validate(config_path: str, report_path: str | None = None, workers: int | None = None) -> int:
-    """The ``mmtune validate`` command: 0 when every row is fine, 1 when there are problems."""
-    cfg = load_config(config_path)
-    report = validate(cfg, workers=workers)
-    print_report(report, Console())
-    if report_path:
-        out = Path(report_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    return 1 if report.problems else 0

@@ -1,4 +1,4 @@
-"""A small byte-level BPE tokenizer trained locally for tiny checkpoints.
+"""Tokenizers trained locally for tiny checkpoints (byte-level BPE, or SentencePiece-style BPE).
 
 No hub is reachable here, so each tiny checkpoint trains its own tokenizer on a short corpus,
 with the family's special tokens at the lowest ids, and saves it as a normal HF tokenizer.

@@ -1,0 +1,37 @@
+"""``MediaSettings``: every decode-time choice in one frozen record.
+
+One record rather than arguments per decoder because it is written to the run card: inference
+must decode prompts exactly as training decoded rows, and the record is what it reads back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """Decode-time settings, recorded in the run card so inference reproduces them."""
+
+    image_size: tuple[int, int] | None = None
+    resample: str = "bilinear"
+    # Images with more pixels are refused before decoding (decompression-bomb guard).
+    max_image_pixels: int = 89_478_485
+    # Audio is resampled to the processor's rate (filled from the processor's feature extractor).
+    sampling_rate: int = 16_000
+    # Video frames are sampled evenly at this rate, and never more than ``video_max_frames``.
+    video_fps: float = 2.0
+    video_max_frames: int = 16
+    # PDF documents: the first ``pdf_max_pages`` pages, rendered at ``pdf_dpi``.
+    pdf_max_pages: int = 8
+    pdf_dpi: int = 72
+    # URLs: per-attempt timeout (s), retries on 5xx / connection errors, first backoff (s),
+    # size cap (MB = 1,000,000 bytes), and the cache folder (default ~/.cache/mmtune/urls).
+    url_timeout: float = 30.0
+    url_retries: int = 3
+    url_backoff: float = 0.5
+    url_max_mb: float = 20.0
+    url_cache_dir: str | None = None
+    # Zip media_dir: archives with more members, or big members packed tighter, are refused.
+    zip_max_members: int = 1_000_000
+    zip_max_ratio: float = 100.0

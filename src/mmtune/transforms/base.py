@@ -1,0 +1,65 @@
+"""What a transform needs from a family (a Protocol, so transforms import no family) and what
+every transform offers to preprocessing and generation."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+
+from mmtune.conversation import Conversation
+from mmtune.transforms.labels import Encoded
+
+
+class TransformSettings(Protocol):
+    """The settings a transform reads (``preprocess.settings.PrepSettings`` has them)."""
+
+    chat_template: str
+    train_on_inputs: bool
+    roles_to_train: tuple[str, ...]
+
+
+class FamilySpec(Protocol):
+    """The declarations and hooks of a model family that transforms call (``models.families.base.Family``)."""
+
+    id: str
+    eot_token: str
+    media_tokens: tuple[str, ...]
+    template_names: tuple[str, ...]
+
+    @classmethod
+    def template_message(cls, role: str, parts: list[dict]) -> dict: ...
+
+    @classmethod
+    def chunk_ids(cls, processor: Any, text: str, media: dict[str, list]) -> list[int]: ...
+
+    @classmethod
+    def encode_full(cls, processor: Any, text: str, media: dict[str, list]) -> dict[str, torch.Tensor]: ...
+
+
+class Transform(Protocol):
+    """Built once per process with its processor (as torchtune's model transforms are); then
+    ``transform(conv)`` gives a training row and ``transform.prompt(conv)`` generation inputs."""
+
+    def __call__(self, conv: Conversation) -> Encoded: ...
+
+    def prompt(self, conv: Conversation) -> dict[str, torch.Tensor]: ...
+
+
+def media_token_ids(spec: FamilySpec, processor: Any) -> frozenset[int]:
+    """Ids of the family's media tokens in this processor's vocabulary (unknown ones skipped)."""
+    tok = getattr(processor, "tokenizer", processor)
+    ids = set()
+    for t in spec.media_tokens:
+        i = tok.convert_tokens_to_ids(t)
+        if i is not None and i != getattr(tok, "unk_token_id", None):
+            ids.add(i)
+    return frozenset(ids)
+
+
+def media_by_modality(parts: list) -> dict[str, list]:
+    """Decoded media values grouped by kind, in order: what a processor call takes."""
+    out: dict[str, list] = {}
+    for p in parts:
+        out.setdefault(p.type, []).append(p.value)
+    return out

@@ -1,0 +1,61 @@
+"""The transform of every family whose checkpoint formats chats with a Jinja template.
+
+All model inputs come from one processor call on the whole rendered text (so family extras such
+as grids, token type ids or cross-attention masks are exactly what the processor makes). Each
+chunk is also tokenized on its own to learn how many tokens it spans; the concatenation must
+equal the whole, which holds because chunk borders sit at special tokens or whitespace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from mmtune.conversation import Conversation
+from mmtune.errors import DataError
+from mmtune.transforms.base import FamilySpec, TransformSettings, media_by_modality, media_token_ids
+from mmtune.transforms.labels import IGNORE, Encoded, check_exact
+from mmtune.transforms.template import Chunk, Renderer
+
+
+class ChatTemplateTransform:
+    """Renders with ``settings.chat_template`` message by message and labels each chunk."""
+
+    def __init__(self, spec: FamilySpec, processor: Any, settings: TransformSettings):
+        self.spec = spec
+        self.processor = processor
+        self.train_on_inputs = settings.train_on_inputs
+        self.roles_to_train = tuple(settings.roles_to_train)
+        self.renderer = Renderer(spec, processor, settings.chat_template)
+        self.media_ids = media_token_ids(spec, processor)
+
+    def __call__(self, conv: Conversation) -> Encoded:
+        return self.encode_chunks(self.renderer.chunks(conv, self.train_on_inputs, self.roles_to_train))
+
+    def encode_chunks(self, chunks: list[Chunk]) -> Encoded:
+        spec, processor = self.spec, self.processor
+        text = "".join(c.text for c in chunks)
+        all_media = [p for c in chunks for p in c.media]
+        try:
+            tensors = spec.encode_full(processor, text, media_by_modality(all_media))
+        except DataError:
+            raise
+        except Exception as e:  # processors raise ValueError/RuntimeError on bad media; name it
+            raise DataError(f"the processor rejected this row ({type(e).__name__}: {e})") from None
+        input_ids = tensors.pop("input_ids")[0].tolist()
+        tensors.pop("attention_mask", None)
+        pieces: list[int] = []
+        supervised: list[bool] = []
+        for c in chunks:
+            ids = spec.chunk_ids(processor, c.text, media_by_modality(c.media))
+            pieces.extend(ids)
+            supervised.extend([c.supervised] * len(ids))
+        check_exact(spec.id, pieces, input_ids)
+        labels = [tid if (sup and tid not in self.media_ids) else IGNORE for sup, tid in zip(supervised, input_ids)]
+        return Encoded(input_ids, labels, tensors)
+
+    def prompt(self, conv: Conversation) -> dict[str, torch.Tensor]:
+        """Model inputs to generate the next assistant turn of ``conv`` (which ends with a user turn)."""
+        text, media = self.renderer.prompt(conv)
+        return self.spec.encode_full(self.processor, text, media_by_modality(media))
