@@ -1,6 +1,8 @@
 """One raw row -> model inputs and labels, or a ``DataError`` saying why not.
 
-A ``RowProcessor`` is built once per process (it loads the processor and builds the family's
+Any failure while processing one row (a processor or tokenizer raising on odd input, included)
+becomes that row's ``DataError``; only a ``ConfigError``, which every row would hit, stops the
+run. A ``RowProcessor`` is built once per process (it loads the processor and builds the family's
 transform) and then called on ``RowTask`` s; preprocessing, ``validate`` and ``inspect`` all use it,
 so they accept and refuse exactly the same rows.
 """
@@ -13,7 +15,7 @@ from mmtune.conversation import Conversation
 from mmtune.data.decode import decode_conversation
 from mmtune.data.formats import RowContext, format_by_type
 from mmtune.data.intake import RowTask
-from mmtune.errors import DataError
+from mmtune.errors import ConfigError, DataError
 from mmtune.models.families import get_family
 from mmtune.preprocess.codec import pack_tensors
 from mmtune.preprocess.settings import PrepSettings
@@ -53,6 +55,10 @@ class RowProcessor:
                 raise DataError("no supervised tokens left (empty assistant turns?)", field="messages")
         except DataError as e:
             return e.located(task.dataset, task.index)
+        except ConfigError:
+            raise  # the config is wrong for every row: stop with its message
+        except Exception as e:  # noqa: BLE001 - one row must never stop a run: report it as a bad row
+            return DataError(f"could not be encoded ({type(e).__name__}: {e})").located(task.dataset, task.index)
         return {
             "input_ids": enc.input_ids,
             "labels": enc.labels,

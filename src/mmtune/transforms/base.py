@@ -26,6 +26,7 @@ class FamilySpec(Protocol):
     eot_token: str
     media_tokens: tuple[str, ...]
     template_names: tuple[str, ...]
+    token_keys: frozenset[str]
 
     @classmethod
     def template_message(cls, role: str, parts: list[dict]) -> dict: ...

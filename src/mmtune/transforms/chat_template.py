@@ -1,9 +1,11 @@
 """The transform of every family whose checkpoint formats chats with a Jinja template.
 
-All model inputs come from one processor call on the whole rendered text (so family extras such
+Media tensors come from one processor call on the whole rendered text (so family extras such
 as grids, token type ids or cross-attention masks are exactly what the processor makes). Each
-chunk is also tokenized on its own to learn how many tokens it spans; the concatenation must
-equal the whole, which holds because chunk borders sit at special tokens or whitespace.
+chunk is also tokenized on its own, and the row's tokens are those chunk-wise tokens, which is
+what the model sees at inference (a prompt tokenized alone, then the generated answer). They
+equal the whole-row tokens unless a tokenizer merges across a message border; then the
+processor's per-token tensors are re-aligned (``transforms/align.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import torch
 
 from mmtune.conversation import Conversation
 from mmtune.errors import DataError
+from mmtune.transforms.align import realign
 from mmtune.transforms.base import FamilySpec, TransformSettings, media_by_modality, media_token_ids
-from mmtune.transforms.labels import IGNORE, Encoded, check_exact
+from mmtune.transforms.labels import IGNORE, Encoded
 from mmtune.transforms.template import Chunk, Renderer
 
 
@@ -51,9 +54,10 @@ class ChatTemplateTransform:
             ids = spec.chunk_ids(processor, c.text, media_by_modality(c.media))
             pieces.extend(ids)
             supervised.extend([c.supervised] * len(ids))
-        check_exact(spec.id, pieces, input_ids)
-        labels = [tid if (sup and tid not in self.media_ids) else IGNORE for sup, tid in zip(supervised, input_ids)]
-        return Encoded(input_ids, labels, tensors)
+        if pieces != input_ids:  # a tokenizer merged across a message border: see transforms/align.py
+            tensors = realign(tensors, input_ids, pieces, spec.token_keys, self.media_ids)
+        labels = [tid if (sup and tid not in self.media_ids) else IGNORE for sup, tid in zip(supervised, pieces)]
+        return Encoded(pieces, labels, tensors)
 
     def prompt(self, conv: Conversation) -> dict[str, torch.Tensor]:
         """Model inputs to generate the next assistant turn of ``conv`` (which ends with a user turn)."""

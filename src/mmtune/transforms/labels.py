@@ -52,13 +52,3 @@ def check_roles(conv: Conversation) -> None:
 def mask_media(labels: list[int], media_ids: set[int] | frozenset[int]) -> list[int]:
     """Media placeholder tokens are never supervised, whatever the message flags say."""
     return [IGNORE if t in media_ids else t for t in labels]
-
-
-def check_exact(family_id: str, pieces: list[int], whole: list[int]) -> None:
-    """Per-message token spans must concatenate to the whole row's tokens, or the labels would
-    sit on the wrong tokens."""
-    if pieces != whole:
-        raise RuntimeError(
-            f"family {family_id}: per-message tokenization ({len(pieces)} tokens) differs from the whole "
-            f"({len(whole)} tokens); the family's chunking needs fixing"
-        )

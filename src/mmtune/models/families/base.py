@@ -61,6 +61,8 @@ class Family:
     # Tokens that stand for media (placeholders and their begin/end markers): never supervised.
     media_tokens: ClassVar[tuple[str, ...]] = ()
     batched_keys: ClassVar[frozenset[str]] = SEQUENCE_KEYS
+    # Processor outputs with one value per token (sequence on dim 1), besides the ids themselves.
+    token_keys: ClassVar[frozenset[str]] = frozenset({"token_type_ids", "mm_token_type_ids"})
     # Regexes on parameter / module names for the module groups.
     vision_pattern: ClassVar[str] = r"^model\.(vision_tower|visual|vision_model)\."
     projector_pattern: ClassVar[str] = r"^model\.multi_modal_projector\."

