@@ -188,3 +188,18 @@ def test_over_long_rows_are_dropped_or_stop_the_run(tiny_ckpt, tmp_path, truncat
     assert (prep.report.read, prep.report.kept, prep.report.dropped) == (2, 1, 1)
     assert str(prep.report.errors[0]).endswith("more than sequence_len 64 (dropped: multimodal rows are never cut)")
     assert prepare(cfg, settings, processor=proc).reused  # the cached report keeps the drop
+
+
+def test_inspect_json_stdout_is_clean_while_logs_go_to_stderr(tiny_ckpt, tmp_path):
+    """A real process: a dropped row logs a warning, and stdout still parses as JSON."""
+    import subprocess
+    import sys
+
+    _img(tmp_path / "imgs/a.png")
+    cfg = _write_cfg(tmp_path, tiny_ckpt("qwen2_vl"), [_row(), _row(images=("imgs/nope.png",))])
+    (tmp_path / "cfg.yaml").write_text((tmp_path / "cfg.yaml").read_text() + "on_bad_rows: skip\ntorch_threads: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "mmtune.cli", "inspect", str(cfg), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["row"] for r in json.loads(proc.stdout)] == [0]
+    assert "dropped 1 of 2 rows" in proc.stderr

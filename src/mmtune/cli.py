@@ -14,12 +14,14 @@ log = logging.getLogger("mmtune")
 
 
 def _setup_logging(verbose: bool) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
+    # Logs on stderr, results on stdout (`mmtune inspect --json > rows.json` stays clean).
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(show_path=False, show_time=False, rich_tracebacks=False)],
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False, rich_tracebacks=False)],
     )
     for noisy in ("httpx", "urllib3", "datasets", "filelock", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
