@@ -131,3 +131,22 @@ def test_field_messages_and_processor_type(tiny_ckpt, tmp_path):
     bad = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, processor_type="NoSuchProcessor")
     with pytest.raises(ConfigError, match="processor_type 'NoSuchProcessor' is not a transformers processor class"):
         settings_from_config(bad)
+
+
+def test_precision_keys_say_what_they_do(tmp_path):
+    """fp16 acts on a GPU (and yields to bf16); on CPU both say what happens instead."""
+    from mmtune.train.args import precision_notes
+
+    base = {"base_model": str(tmp_path), "datasets": [{"path": "d.jsonl"}], "output_dir": str(tmp_path / "o")}
+    assert precision_notes(parse_config({**base, "fp16": True}), cuda=True) == []
+    assert precision_notes(parse_config({**base, "fp16": True}), cuda=False) == [
+        "fp16 needs a CUDA GPU; training in float32 on this CPU"
+    ]
+    assert precision_notes(parse_config({**base, "bf16": True}), cuda=False) == [
+        "bf16 on CPU: the model's weights are bfloat16 and train in bfloat16 (no mixed precision)"
+    ]
+    assert precision_notes(parse_config({**base, "fp16": True, "bf16": True}), cuda=True) == [
+        "fp16 and bf16 are both set: bf16 wins (float16 mixed precision is off)"
+    ]
+    args_fp16 = parse_config({**base, "fp16": True})
+    assert args_fp16.fp16 is True

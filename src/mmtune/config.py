@@ -32,7 +32,7 @@ log = logging.getLogger("mmtune")
 AXOLOTL_KEYS_WITHOUT_EFFECT: frozenset[str] = frozenset(
     {
         "flash_attention", "sdp_attention", "xformers_attention", "flex_attention", "s2_attention",
-        "tf32", "fp16", "float16", "bfloat16", "wandb_project", "wandb_entity", "wandb_watch",
+        "tf32", "float16", "bfloat16", "wandb_project", "wandb_entity", "wandb_watch",
         "wandb_name", "wandb_log_model", "wandb_mode", "wandb_run_id", "mlflow_tracking_uri",
         "mlflow_experiment_name", "comet_api_key", "comet_workspace", "comet_project_name",
         "deepspeed", "fsdp", "fsdp_config", "fsdp_version", "special_tokens", "tokens", "strict",
@@ -162,6 +162,11 @@ class Config(_Strict):
     seed: int = Field(42, description="Seed for initialisation, shuffling and the validation split.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
     bf16: bool | Literal["auto"] = Field(False, description="Train in bfloat16 ('auto': when the GPU supports it).")
+    fp16: bool | None = Field(
+        None,
+        description="Mixed precision in float16 on a CUDA GPU without bfloat16 (weights stay float32; autocast "
+        "with loss scaling). Ignored, with a warning, on CPU.",
+    )
     logging_steps: int = Field(10, gt=0, description="Log loss every this many steps (TensorBoard + console).")
     save_steps: int | None = Field(None, gt=0, description="Save a resumable checkpoint every this many steps.")
     eval_steps: int | None = Field(None, gt=0, description="Evaluate every this many steps (default: each epoch).")

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from transformers import TrainingArguments
 
 from mmtune.config import Config
 from mmtune.models.loading import model_dtype
 
+log = logging.getLogger("mmtune")
+
+
+def precision_notes(cfg: Config, cuda: bool) -> list[str]:
+    """What the precision keys do on this machine, said once at the start of a run."""
+    notes = []
+    if cfg.fp16 and cfg.bf16 is True:
+        notes.append("fp16 and bf16 are both set: bf16 wins (float16 mixed precision is off)")
+    elif cfg.fp16 and not cuda:
+        notes.append("fp16 needs a CUDA GPU; training in float32 on this CPU")
+    if cfg.bf16 is True and not cuda:
+        notes.append("bf16 on CPU: the model's weights are bfloat16 and train in bfloat16 (no mixed precision)")
+    return notes
+
 
 def training_args(cfg: Config, has_eval: bool) -> TrainingArguments:
+    for note in precision_notes(cfg, torch.cuda.is_available()):
+        log.warning(note)
     return TrainingArguments(
         output_dir=cfg.output_dir,
         per_device_train_batch_size=cfg.micro_batch_size,
@@ -31,6 +49,7 @@ def training_args(cfg: Config, has_eval: bool) -> TrainingArguments:
         eval_steps=cfg.eval_steps,
         seed=cfg.seed,
         bf16=model_dtype(cfg.bf16) == torch.bfloat16 and torch.cuda.is_available(),
+        fp16=bool(cfg.fp16) and cfg.bf16 is not True and torch.cuda.is_available(),
         report_to=["tensorboard"],
         remove_unused_columns=False,
         dataloader_num_workers=0,
