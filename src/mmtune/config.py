@@ -162,6 +162,11 @@ class Config(_Strict):
     seed: int = Field(42, description="Seed for initialisation, shuffling and the validation split.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
     bf16: bool | Literal["auto"] = Field(False, description="Train in bfloat16 ('auto': when the GPU supports it).")
+    add_vision_id: bool = Field(
+        False,
+        description="Write 'Picture N: ' / 'Video N: ' before each image / video, numbered through the "
+        "conversation (the Qwen chat templates' option). An error for families whose template has no such option.",
+    )
     fp16: bool | None = Field(
         None,
         description="Mixed precision in float16 on a CUDA GPU without bfloat16 (weights stay float32; autocast "

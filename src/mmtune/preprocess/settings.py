@@ -28,6 +28,8 @@ class PrepSettings:
     sequence_len: int = 2048
     truncation: str = "drop"
     media: MediaSettings = field(default_factory=MediaSettings)
+    # Extra variables the chat template reads (e.g. Qwen's ``add_vision_id``); only those set.
+    template_vars: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -79,6 +81,12 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
     if processor is None:
         processor = load_processor(cfg, family)
     template = choose_template(family, processor, cfg.chat_template, cfg.chat_template_jinja)
+    template_vars = {"add_vision_id": True} if cfg.add_vision_id else {}
+    unknown = set(template_vars) - family.template_options
+    if unknown and not cfg.chat_template_jinja:
+        raise ConfigError(
+            f"{', '.join(sorted(unknown))}: the chat template of model family {family.id!r} has no such option"
+        )
     settings = PrepSettings(
         base_model=cfg.base_model,
         family=family.id,
@@ -87,6 +95,7 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
         roles_to_train=tuple(cfg.roles_to_train),
         sequence_len=cfg.sequence_len,
         truncation=cfg.truncation,
+        template_vars=template_vars,
         media=MediaSettings(
             image_size=cfg.image_wh,
             resample=cfg.image_resize_algorithm,

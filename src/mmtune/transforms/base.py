@@ -17,6 +17,7 @@ class TransformSettings(Protocol):
     chat_template: str
     train_on_inputs: bool
     roles_to_train: tuple[str, ...]
+    template_vars: dict
 
 
 class FamilySpec(Protocol):

@@ -30,7 +30,7 @@ class ChatTemplateTransform:
         self.processor = processor
         self.train_on_inputs = settings.train_on_inputs
         self.roles_to_train = tuple(settings.roles_to_train)
-        self.renderer = Renderer(spec, processor, settings.chat_template)
+        self.renderer = Renderer(spec, processor, settings.chat_template, settings.template_vars)
         self.media_ids = media_token_ids(spec, processor)
 
     def __call__(self, conv: Conversation) -> Encoded:

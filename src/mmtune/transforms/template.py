@@ -47,16 +47,18 @@ _MARK = "\u2063"  # invisible separator: never in real data, survives any templa
 class Renderer:
     """Applies one template; ``render(msgs, gen)`` is the checkpoint's ``apply_chat_template``."""
 
-    def __init__(self, family: FamilySpec, processor: Any, template: str):
+    def __init__(self, family: FamilySpec, processor: Any, template: str, template_vars: dict | None = None):
         self.family = family
         self.template = template
+        self.template_vars = dict(template_vars or {})
         self.tokenizer = getattr(processor, "tokenizer", processor)
 
     def render(self, msgs: list[dict], add_generation_prompt: bool = False) -> str:
         if not msgs:
             return ""
         return self.tokenizer.apply_chat_template(
-            msgs, chat_template=self.template, tokenize=False, add_generation_prompt=add_generation_prompt
+            msgs, chat_template=self.template, tokenize=False, add_generation_prompt=add_generation_prompt,
+            **self.template_vars,
         )
 
     def prompt(self, conv: Conversation) -> tuple[str, list[MediaPart]]:

@@ -58,6 +58,8 @@ class Family:
     # and by the tiny checkpoint. ``None``: the checkpoint's template is the only one.
     chat_template: ClassVar[str | None] = None
     eot_token: ClassVar[str]
+    # Options this family's chat template reads, beyond the messages (config keys of the same name).
+    template_options: ClassVar[frozenset[str]] = frozenset()
     # Tokens that stand for media (placeholders and their begin/end markers): never supervised.
     media_tokens: ClassVar[tuple[str, ...]] = ()
     batched_keys: ClassVar[frozenset[str]] = SEQUENCE_KEYS

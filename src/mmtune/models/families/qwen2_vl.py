@@ -20,6 +20,7 @@ class Qwen2VL(Family):
     template_names = ("qwen2_vl", "qwen2_5_vl", "chatml")
     chat_template = family_template("qwen2_vl.jinja")
     eot_token = "<|im_end|>"
+    template_options = frozenset({"add_vision_id"})
     media_tokens = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
     vision_pattern = r"^model\.visual\.(?!merger\.)"
     projector_pattern = r"^model\.visual\.merger\."
