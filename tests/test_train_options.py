@@ -1,0 +1,88 @@
+"""Options of the training pipeline that no family changes, checked once on the tiny Qwen2-VL:
+predict's CLI, freezing, checkpoints and resume, LoRA targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from family_checks import (
+    run_training,
+    tiny_config,
+    two_image_conversation,
+    write_jsonl,
+    write_two_images,
+)
+
+from mmtune.cli import main
+from mmtune.errors import ConfigError
+from mmtune.models.families import get_family
+from mmtune.models.loading import apply_training_mode, load_model
+
+FIRST = "qwen2_vl"
+
+
+def test_predict_cli_on_trained_output(tiny_ckpt, tmp_path, capsys):
+    from mmtune.outputs.predict import Predictor
+
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(a, b, last_as_parts=True)] * 2
+    result = run_training(tiny_ckpt(FIRST), rows, tmp_path, max_steps=2)
+    images = [str(tmp_path / a), str(tmp_path / b)]
+    capsys.readouterr()  # the training logs
+    code = main(["predict", str(result.output_dir), "--image", images[0], "--image", images[1],
+                 "--prompt", "What colors are these?", "--max-new-tokens", "3"])
+    assert code == 0
+    # it prints the answer and nothing else
+    answer = Predictor(result.output_dir).generate("What colors are these?", images=images, max_new_tokens=3)
+    assert capsys.readouterr().out == answer + "\n"
+
+
+def _trainable_model(ckpt: Path, tmp_path: Path, **options):
+    fam = get_family(FIRST)
+    data = write_jsonl(tmp_path / "d.jsonl", [{"messages": []}])
+    cfg = tiny_config(ckpt, data, tmp_path, **options)
+    return fam, apply_training_mode(load_model(cfg.base_model, fam), cfg, fam)
+
+
+def test_freeze_options_choose_the_trained_groups(tiny_ckpt, tmp_path):
+    def trained_groups(**freeze):
+        fam, model = _trainable_model(tiny_ckpt(FIRST), tmp_path, adapter=None, **freeze)
+        return {fam.group_of(n) for n, p in model.named_parameters() if p.requires_grad}
+
+    assert trained_groups() == {"projector", "language"}
+    assert trained_groups(freeze_vision_tower=False, freeze_language_model=True) == {"vision", "projector"}
+    assert trained_groups(freeze_projector=True) == {"language"}
+
+
+def test_checkpoints_are_saved_and_training_resumes(tiny_ckpt, tmp_path):
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(a, b)] * 2
+    first = run_training(tiny_ckpt(FIRST), rows, tmp_path, max_steps=4, save_steps=2)
+    ckpt = first.output_dir / "checkpoint-4"
+    assert (ckpt / "adapter_model.safetensors").exists() and (ckpt / "optimizer.pt").exists()
+    resumed = run_training(tiny_ckpt(FIRST), rows, tmp_path, max_steps=6, save_steps=2,
+                           resume_from_checkpoint=str(ckpt))
+    assert resumed.metrics["steps"] == 6
+    assert len(resumed.losses) == 2  # only steps 5 and 6 ran
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        (None, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
+        (["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+        (r"model.language_model.layers.[\d]+.(mlp|cross_attn|self_attn).(up|down|gate|q|k|v|o)_proj",
+         {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
+    ],
+)
+def test_lora_targets_stay_in_the_language_model(tiny_ckpt, tmp_path, targets, expected):
+    _, model = _trainable_model(tiny_ckpt(FIRST), tmp_path, lora_target_modules=targets)
+    wrapped = {n.removeprefix("base_model.model.") for n, m in model.named_modules() if hasattr(m, "lora_A")}
+    assert wrapped and all(n.startswith("model.language_model.layers.") for n in wrapped)
+    assert {n.rsplit(".", 1)[-1] for n in wrapped} == expected
+
+
+def test_lora_target_regex_that_matches_nothing_is_a_clear_error(tiny_ckpt, tmp_path):
+    with pytest.raises(ConfigError, match="lora_target_modules matched no module"):
+        _trainable_model(tiny_ckpt(FIRST), tmp_path, lora_target_modules=r"no\.such\.module")
