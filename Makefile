@@ -29,10 +29,12 @@ demo: install
 	$(BIN)/mmtune quickstart
 
 test: install-dev
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest tests
 
 lint: install-dev
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 
 bench: install

@@ -26,8 +26,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would bury the table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 # Only light imports at module level: spawned decode workers re-import this module.
-from mmtune.conversation import MediaPart, MediaRef  # noqa: E402
-from mmtune.data.media import MediaSettings, decode_media  # noqa: E402
+from mmtune.conversation import MediaPart, MediaRef
+from mmtune.data.media import MediaSettings, decode_media
 
 _SETTINGS = MediaSettings(image_size=(224, 224))
 
@@ -52,7 +52,7 @@ def decode_only(paths: list[str], workers: int) -> tuple[float, float]:
     return done - ready, ready - start
 
 
-def _start_row_processor(settings) -> None:  # noqa: ANN001 - PrepSettings, imported lazily
+def _start_row_processor(settings) -> None:
     import torch
 
     from mmtune.preprocess.rows import RowProcessor
@@ -80,10 +80,16 @@ def timed_prepare(root: Path, ckpt: Path, data: Path, workers: int, cache: str) 
     from mmtune.preprocess.cache import prepare
     from mmtune.preprocess.settings import settings_from_config
 
-    cfg = parse_config({
-        "base_model": str(ckpt), "datasets": [{"path": str(data)}], "image_size": 224,
-        "dataset_prepared_path": str(root / cache), "output_dir": str(root / "out"), "sequence_len": 4096,
-    })
+    cfg = parse_config(
+        {
+            "base_model": str(ckpt),
+            "datasets": [{"path": str(data)}],
+            "image_size": 224,
+            "dataset_prepared_path": str(root / cache),
+            "output_dir": str(root / "out"),
+            "sequence_len": 4096,
+        }
+    )
     settings, processor = settings_from_config(cfg)
     start = time.perf_counter()
     prepared = prepare(cfg, settings, workers=workers, processor=processor)
@@ -108,10 +114,26 @@ def main() -> None:
         root = Path(tmp)
         paths = make_images(root / "imgs", args.images, size=(w, h))
         data = root / "train.jsonl"
-        data.write_text("".join(json.dumps({"messages": [
-            {"role": "user", "content": [{"type": "image", "path": f"imgs/{p.name}"}, {"type": "text", "text": "Colour?"}]},
-            {"role": "assistant", "content": "a colour"},
-        ]}) + "\n" for p in paths))
+        data.write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "messages": [
+                            {
+                                "role": "user",
+                                "content": [
+                                    {"type": "image", "path": f"imgs/{p.name}"},
+                                    {"type": "text", "text": "Colour?"},
+                                ],
+                            },
+                            {"role": "assistant", "content": "a colour"},
+                        ]
+                    }
+                )
+                + "\n"
+                for p in paths
+            )
+        )
         ckpt = root / "tiny"
         make_tiny("qwen2_vl", ckpt)
 

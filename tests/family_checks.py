@@ -34,6 +34,7 @@ IGNORE = -100
 
 # -- media files -----------------------------------------------------------------------------------
 
+
 def write_two_images(
     tmp_path: Path,
     sizes: tuple[tuple[int, int], tuple[int, int]] = ((90, 70), (60, 100)),
@@ -80,6 +81,7 @@ def write_image_and_tones(tmp_path: Path) -> tuple[str, str, str]:
 
 # -- conversations ---------------------------------------------------------------------------------
 
+
 def two_image_conversation(a: str, b: str, last: str = "the red one", last_as_parts: bool = False) -> dict:
     """System prompt, a user turn with images ``a`` and ``b`` and a question, an answer, a text-only
     follow-up and its answer ``last``. With ``last_as_parts`` the last answer is a list of text parts
@@ -88,10 +90,14 @@ def two_image_conversation(a: str, b: str, last: str = "the red one", last_as_pa
     return {
         "messages": [
             {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": [
-                {"type": "image", "path": a}, {"type": "image", "path": b},
-                {"type": "text", "text": "What colors are these?"},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "path": a},
+                    {"type": "image", "path": b},
+                    {"type": "text", "text": "What colors are these?"},
+                ],
+            },
             {"role": "assistant", "content": "red and blue"},
             {"role": "user", "content": "Which one is first?"},
             {"role": "assistant", "content": last_content},
@@ -103,7 +109,10 @@ def video_conversation(clip: str) -> dict:
     """A user turn with video ``clip`` and a question, an answer, a text-only follow-up and its answer."""
     return {
         "messages": [
-            {"role": "user", "content": [{"type": "video", "path": clip}, {"type": "text", "text": "Describe the video."}]},
+            {
+                "role": "user",
+                "content": [{"type": "video", "path": clip}, {"type": "text", "text": "Describe the video."}],
+            },
             {"role": "assistant", "content": "four colors"},
             {"role": "user", "content": "Which is last?"},
             {"role": "assistant", "content": "white"},
@@ -126,8 +135,13 @@ def two_video_conversation(first: str, second: str) -> dict:
 def audio_conversation(a: object, b: object) -> dict:
     """Two clips in the first user turn, a question, an answer, a text-only follow-up and its answer.
     No system turn (Voxtral's v7 format forbids it with audio). A clip is a path or a 16 kHz array."""
+
     def part(x: object) -> dict:
-        return {"type": "audio", "path": x} if isinstance(x, str) else {"type": "audio", "audio": x, "sampling_rate": 16_000}
+        return (
+            {"type": "audio", "path": x}
+            if isinstance(x, str)
+            else {"type": "audio", "audio": x, "sampling_rate": 16_000}
+        )
 
     return {
         "messages": [
@@ -145,10 +159,14 @@ def image_audio_conversation(img: str, beep: str, hum: str) -> dict:
     return {
         "messages": [
             {"role": "system", "content": "Answer briefly."},
-            {"role": "user", "content": [
-                {"type": "image", "path": img}, {"type": "audio", "path": beep},
-                {"type": "text", "text": "What do you see and hear?"},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "path": img},
+                    {"type": "audio", "path": beep},
+                    {"type": "text", "text": "What do you see and hear?"},
+                ],
+            },
             {"role": "assistant", "content": "red and a beep"},
             {"role": "user", "content": [{"type": "audio", "path": hum}, {"type": "text", "text": "And now?"}]},
             {"role": "assistant", "content": "a hum"},
@@ -158,10 +176,12 @@ def image_audio_conversation(img: str, beep: str, hum: str) -> dict:
 
 def one_media_conversation(kind: str, path: str, question: str, answer: str) -> dict:
     """One user turn with one media item of ``kind`` and a question, and its answer."""
-    return {"messages": [
-        {"role": "user", "content": [{"type": kind, "path": path}, {"type": "text", "text": question}]},
-        {"role": "assistant", "content": answer},
-    ]}
+    return {
+        "messages": [
+            {"role": "user", "content": [{"type": kind, "path": path}, {"type": "text", "text": question}]},
+            {"role": "assistant", "content": answer},
+        ]
+    }
 
 
 def example_path(family_id: str) -> Path:
@@ -170,6 +190,7 @@ def example_path(family_id: str) -> Path:
 
 
 # -- preprocessing one row -------------------------------------------------------------------------
+
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +272,9 @@ def media_ids(rp: RowProcessor, tokens: tuple[str, ...] | None = None) -> set[in
 def layout(tok: Any, ids: list[int]) -> str:
     """The decoded row with each run of a repeated media token written once as ``tok*n``."""
     text = tok.decode(ids, skip_special_tokens=False)
-    return re.sub(r"(<\|image_pad\|>|<\|video_pad\|>|<IMG_CONTEXT>)(\1)*", lambda m: f"{m[1]}*{len(m[0]) // len(m[1])}", text)
+    return re.sub(
+        r"(<\|image_pad\|>|<\|video_pad\|>|<IMG_CONTEXT>)(\1)*", lambda m: f"{m[1]}*{len(m[0]) // len(m[1])}", text
+    )
 
 
 def assert_one_img_token_per_cell(rp: RowProcessor, enc: dict, cell: int) -> None:
@@ -262,6 +285,7 @@ def assert_one_img_token_per_cell(rp: RowProcessor, enc: dict, cell: int) -> Non
 
 
 # -- training, reload, predict ---------------------------------------------------------------------
+
 
 def run_training(ckpt: Path, rows: list[dict], tmp_path: Path, **overrides: Any) -> TrainResult:
     data = write_jsonl(tmp_path / "train.jsonl", rows)
@@ -332,11 +356,37 @@ def assert_generates(pred: Predictor, prompt: str, k: int = 3, **media: list) ->
 
 
 __all__ = [
-    "EXAMPLES", "IGNORE", "write_two_images", "write_gif", "write_tone", "write_two_clips", "write_image_and_tones",
-    "two_image_conversation", "video_conversation", "two_video_conversation", "audio_conversation",
-    "image_audio_conversation", "one_media_conversation", "example_path",
-    "write_jsonl", "tiny_config", "row_processor", "row_task", "encode_row", "tokenizer", "supervised_text",
-    "supervised_ids", "label_spans", "media_ids", "layout", "assert_one_img_token_per_cell", "run_training",
-    "train_and_reload", "trainable_names", "assert_loss_goes_down", "assert_same_logits", "assert_generates",
+    "EXAMPLES",
+    "IGNORE",
+    "write_two_images",
+    "write_gif",
+    "write_tone",
+    "write_two_clips",
+    "write_image_and_tones",
+    "two_image_conversation",
+    "video_conversation",
+    "two_video_conversation",
+    "audio_conversation",
+    "image_audio_conversation",
+    "one_media_conversation",
+    "example_path",
+    "write_jsonl",
+    "tiny_config",
+    "row_processor",
+    "row_task",
+    "encode_row",
+    "tokenizer",
+    "supervised_text",
+    "supervised_ids",
+    "label_spans",
+    "media_ids",
+    "layout",
+    "assert_one_img_token_per_cell",
+    "run_training",
+    "train_and_reload",
+    "trainable_names",
+    "assert_loss_goes_down",
+    "assert_same_logits",
+    "assert_generates",
     "unpack_tensors",
 ]

@@ -37,8 +37,9 @@ def two_tone(size: tuple[int, int] = (40, 20), left: RGB = (255, 0, 0), right: R
     return img
 
 
-def make_image(path: str | Path, size: tuple[int, int] = (32, 24), color: RGB = (200, 30, 30),
-               mode: str = "RGB", **save: object) -> Path:
+def make_image(
+    path: str | Path, size: tuple[int, int] = (32, 24), color: RGB = (200, 30, 30), mode: str = "RGB", **save: object
+) -> Path:
     """Any still format Pillow writes, chosen by the file extension."""
     p = _prep(path)
     solid(size, color, mode).save(p, **save)
@@ -49,7 +50,9 @@ def make_png(path: str | Path, size: tuple[int, int] = (32, 24), color: RGB = (2
     return make_image(path, size, color, mode)
 
 
-def make_jpeg(path: str | Path, size: tuple[int, int] = (32, 24), color: RGB = (200, 30, 30), mode: str = "RGB") -> Path:
+def make_jpeg(
+    path: str | Path, size: tuple[int, int] = (32, 24), color: RGB = (200, 30, 30), mode: str = "RGB"
+) -> Path:
     return make_image(path, size, color, mode, quality=95)
 
 
@@ -61,7 +64,9 @@ def make_bmp(path: str | Path, size: tuple[int, int] = (32, 24), color: RGB = (2
     return make_image(path, size, color)
 
 
-def make_tiff(path: str | Path, size: tuple[int, int] = (32, 24), color: RGB = (200, 30, 30), mode: str = "RGB") -> Path:
+def make_tiff(
+    path: str | Path, size: tuple[int, int] = (32, 24), color: RGB = (200, 30, 30), mode: str = "RGB"
+) -> Path:
     return make_image(path, size, color, mode)
 
 
@@ -108,8 +113,9 @@ def sine(seconds: float = 0.5, sr: int = 16_000, freq: float = 440.0, channels: 
     return y if channels == 1 else np.stack([y] * channels, axis=1)
 
 
-def make_audio(path: str | Path, seconds: float = 0.5, sr: int = 16_000, freq: float = 440.0,
-               channels: int = 1, **write: object) -> Path:
+def make_audio(
+    path: str | Path, seconds: float = 0.5, sr: int = 16_000, freq: float = 440.0, channels: int = 1, **write: object
+) -> Path:
     """wav / flac / ogg / mp3 by extension (libsndfile writes them all)."""
     import soundfile as sf
 
@@ -134,8 +140,9 @@ def make_mp3(path: str | Path, seconds: float = 0.5, sr: int = 16_000, freq: flo
     return make_audio(path, seconds, sr, freq, channels, format="MP3", subtype="MPEG_LAYER_III")
 
 
-def make_video(path: str | Path, frames: int = 8, fps: int = 4, size: tuple[int, int] = (32, 24),
-               codec: str | None = None) -> Path:
+def make_video(
+    path: str | Path, frames: int = 8, fps: int = 4, size: tuple[int, int] = (32, 24), codec: str | None = None
+) -> Path:
     """mp4 (mpeg4) or webm (vp8) by extension; frame ``i`` is grey ``frame_level(i)``."""
     import av
 
@@ -185,8 +192,7 @@ def make_txt(path: str | Path, text: str = "The quick brown fox.\n") -> Path:
     return p
 
 
-def make_zip(path: str | Path, members: dict[str, bytes | str | Path],
-             compression: int = zipfile.ZIP_DEFLATED) -> Path:
+def make_zip(path: str | Path, members: dict[str, bytes | str | Path], compression: int = zipfile.ZIP_DEFLATED) -> Path:
     """A zip with the given members: bytes, text, or the content of an existing file."""
     p = _prep(path)
     with zipfile.ZipFile(p, "w", compression) as zf:
@@ -196,8 +202,9 @@ def make_zip(path: str | Path, members: dict[str, bytes | str | Path],
     return p
 
 
-def make_images(folder: str | Path, n: int, size: tuple[int, int] = (64, 48),
-                exts: Sequence[str] = (".jpg", ".png")) -> list[Path]:
+def make_images(
+    folder: str | Path, n: int, size: tuple[int, int] = (64, 48), exts: Sequence[str] = (".jpg", ".png")
+) -> list[Path]:
     """``n`` images of alternating formats and varying colours (for benchmarks and batches)."""
     out = []
     for i in range(n):

@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mmtune"
 
 # Lowest floor first. A module belongs to the longest prefix that names it.
 FLOORS: list[tuple[str, ...]] = [
-    ("mmtune", "mmtune.errors", "mmtune.conversation", "mmtune.config", "mmtune.examples"),
+    ("mmtune", "mmtune.errors", "mmtune.conversation", "mmtune.config", "mmtune.axolotl_keys", "mmtune.examples"),
     ("mmtune.data",),
     ("mmtune.transforms",),
     ("mmtune.models",),
@@ -85,7 +85,7 @@ def test_no_import_cycle():
         stack.append(m)
         for t in sorted(graph.get(m, ())):
             if state.get(t) == 1:
-                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(t):] + [t]))
+                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(t) :] + [t]))
             if t in graph and t not in state:
                 visit(t)
         stack.pop()

@@ -13,8 +13,21 @@ EXAMPLES = sorted(
 
 
 def test_every_seed_family_has_an_example():
-    seed = {"mllama", "llama4", "pixtral", "llava", "mistral_small_3_1", "magistral", "voxtral", "gemma3",
-            "gemma3n", "qwen2_vl", "qwen2_5_vl", "smolvlm2", "lfm2_vl"}
+    seed = {
+        "mllama",
+        "llama4",
+        "pixtral",
+        "llava",
+        "mistral_small_3_1",
+        "magistral",
+        "voxtral",
+        "gemma3",
+        "gemma3n",
+        "qwen2_vl",
+        "qwen2_5_vl",
+        "smolvlm2",
+        "lfm2_vl",
+    }
     assert seed <= set(EXAMPLES)
     assert seed <= set(all_families())
 

@@ -94,6 +94,7 @@ class Expect:
 
 # -- the training batches --------------------------------------------------------------------------
 
+
 def _same_rows(tmp_path: Path, sizes: Sizes, last_as_parts: bool = False) -> tuple[list[dict], dict[str, str]]:
     a, b = write_two_images(tmp_path, sizes)
     return [two_image_conversation(a, b, last_as_parts=last_as_parts)] * 4, {"image": str(tmp_path / a)}
@@ -110,8 +111,10 @@ def _two_one_no_image(tmp_path: Path, sizes: Sizes) -> tuple[list[dict], dict[st
     a, b = write_two_images(tmp_path, sizes)
     text_only = {"messages": [{"role": "user", "content": "Name a color."}, {"role": "assistant", "content": "blue"}]}
     rows = [
-        two_image_conversation(a, b, last_as_parts=True), one_media_conversation("image", a, "What color is it?", "red"),
-        text_only, two_image_conversation(a, b, last_as_parts=True),
+        two_image_conversation(a, b, last_as_parts=True),
+        one_media_conversation("image", a, "What color is it?", "red"),
+        text_only,
+        two_image_conversation(a, b, last_as_parts=True),
     ]
     return rows, {"image": str(tmp_path / a)}
 
@@ -146,7 +149,9 @@ def _two_clips_and_one(tmp_path: Path, sizes: Sizes) -> tuple[list[dict], dict[s
 IMAGES_Q = ("What colors are these?", "image")
 CHATML_TEXT = ("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nred<|im_end|>\n", "red<|im_end|>")
 CHATML_PROMPT = "<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
-CHATML_USERS = "What colors are these?<|im_end|>red and blue<|im_end|>Which one is first?<|im_end|>the red one<|im_end|>"
+CHATML_USERS = (
+    "What colors are these?<|im_end|>red and blue<|im_end|>Which one is first?<|im_end|>the red one<|im_end|>"
+)
 CHATML_INPUTS = (
     "<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nWhat colors are these?<|im_end|>\n"
     "<|im_start|>assistant\nred and blue<|im_end|>\n<|im_start|>user\nWhich one is first?<|im_end|>\n"
@@ -155,11 +160,16 @@ CHATML_INPUTS = (
 # Qwen2-VL's template adds a default system prompt to a conversation without one
 QWEN2_TEXT = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n" + CHATML_TEXT[0], CHATML_TEXT[1])
 QWEN_VIDEO = Rows(  # 4 frames of 96x80 -> grid (t=2, h=6, w=6) -> 72 patches / 2x2 merge = 18 placeholder tokens
-    "four colors<|im_end|>white<|im_end|>", {"<|vision_start|>": 1, "<|vision_end|>": 1, "<|video_pad|>": 18}, 1,
+    "four colors<|im_end|>white<|im_end|>",
+    {"<|vision_start|>": 1, "<|vision_end|>": 1, "<|video_pad|>": 18},
+    1,
 )
 QWEN2_IMAGES = Rows(
     "red and blue<|im_end|>the red one<|im_end|>",
-    {"<|vision_start|>": 2, "<|vision_end|>": 2, "<|image_pad|>": 14}, 2, CHATML_USERS, CHATML_INPUTS,
+    {"<|vision_start|>": 2, "<|vision_end|>": 2, "<|image_pad|>": 14},
+    2,
+    CHATML_USERS,
+    CHATML_INPUTS,
 )
 QWEN_TEMPLATES = "qwen2_vl, qwen2_5_vl, chatml, tokenizer_default"
 GEMMA_PROMPT = "<bos><start_of_turn>user\nAnswer briefly.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
@@ -177,7 +187,9 @@ GEMMA_INPUTS = (
 MISTRAL_PROMPT = "<s>[SYSTEM_PROMPT]Answer briefly.[/SYSTEM_PROMPT][INST]Hi[/INST]"
 MISTRAL_TEXT = ("<s>[INST]Hi[/INST]red</s>", "red</s>")
 MISTRAL_IMAGES = Rows(
-    "red and blue</s>the red one</s>", {"[IMG]": 24, "[IMG_BREAK]": 5, "[IMG_END]": 2}, 2,
+    "red and blue</s>the red one</s>",
+    {"[IMG]": 24, "[IMG_BREAK]": 5, "[IMG_END]": 2},
+    2,
     "[INST]What colors are these?[/INST]red and blue</s>[INST]Which one is first?[/INST]the red one</s>",
     "<s>[SYSTEM_PROMPT]Answer briefly.[/SYSTEM_PROMPT][INST]What colors are these?[/INST]red and blue</s>"
     "[INST]Which one is first?[/INST]the red one</s>",
@@ -189,117 +201,178 @@ MISTRAL_TRAINING = {  # the vision tower trains too in full fine-tuning (freeze_
 
 FAMILIES: dict[str, Expect] = {
     "qwen2_vl": Expect(
-        processor="Qwen2VLProcessor", model="Qwen2VLForConditionalGeneration",
+        processor="Qwen2VLProcessor",
+        model="Qwen2VLForConditionalGeneration",
         hub_config={"model_type": "qwen2_vl"},
-        prompt=CHATML_PROMPT, text_row=QWEN2_TEXT,
+        prompt=CHATML_PROMPT,
+        text_row=QWEN2_TEXT,
         rows={"images": QWEN2_IMAGES, "video": QWEN_VIDEO},
-        refused_template=("llama3_2_vision", QWEN_TEMPLATES), example_template="qwen2_vl",
-        batch=partial(_same_rows, last_as_parts=True), predict=(IMAGES_Q,),
-        full_groups=frozenset({"vision", "projector", "language"}), video_run=True,
+        refused_template=("llama3_2_vision", QWEN_TEMPLATES),
+        example_template="qwen2_vl",
+        batch=partial(_same_rows, last_as_parts=True),
+        predict=(IMAGES_Q,),
+        full_groups=frozenset({"vision", "projector", "language"}),
+        video_run=True,
     ),
     "qwen2_5_vl": Expect(
-        processor="Qwen2_5_VLProcessor", model="Qwen2_5_VLForConditionalGeneration",
+        processor="Qwen2_5_VLProcessor",
+        model="Qwen2_5_VLForConditionalGeneration",
         hub_config={"model_type": "qwen2_5_vl"},
-        prompt=CHATML_PROMPT, text_row=QWEN2_TEXT,
+        prompt=CHATML_PROMPT,
+        text_row=QWEN2_TEXT,
         rows={"images": QWEN2_IMAGES, "video": QWEN_VIDEO},
-        refused_template=("llama3_2_vision", QWEN_TEMPLATES), example_template="qwen2_vl",
-        batch=_same_rows, predict=(IMAGES_Q,),
+        refused_template=("llama3_2_vision", QWEN_TEMPLATES),
+        example_template="qwen2_vl",
+        batch=_same_rows,
+        predict=(IMAGES_Q,),
         # the vision tower stays frozen, the merger (projector) trains
-        full_trains=(".visual.merger.", "language_model"), video_run=True,
+        full_trains=(".visual.merger.", "language_model"),
+        video_run=True,
     ),
     "qwen3_vl": Expect(
-        processor="Qwen3VLProcessor", model="Qwen3VLForConditionalGeneration",
+        processor="Qwen3VLProcessor",
+        model="Qwen3VLForConditionalGeneration",
         hub_config={"model_type": "qwen3_vl"},
-        prompt=CHATML_PROMPT, text_row=CHATML_TEXT,  # no default system prompt, unlike Qwen2-VL
+        prompt=CHATML_PROMPT,
+        text_row=CHATML_TEXT,  # no default system prompt, unlike Qwen2-VL
         rows={
             # 90x70 -> 96x64 px -> 6x4 patches of 16 px -> 6 tokens after the 2x2 merge; 60x100 -> 64x96 -> 6
             "images": Rows(
                 "red and blue<|im_end|>the red one<|im_end|>",
-                {"<|vision_start|>": 2, "<|vision_end|>": 2, "<|image_pad|>": 12}, 2, CHATML_USERS, CHATML_INPUTS,
+                {"<|vision_start|>": 2, "<|vision_end|>": 2, "<|image_pad|>": 12},
+                2,
+                CHATML_USERS,
+                CHATML_INPUTS,
             ),
             # one timestamped vision block per temporal patch, 6 tokens each
             "video": Rows(
-                "four colors<|im_end|>white<|im_end|>", {"<|vision_start|>": 2, "<|vision_end|>": 2, "<|video_pad|>": 12}, 1,
+                "four colors<|im_end|>white<|im_end|>",
+                {"<|vision_start|>": 2, "<|vision_end|>": 2, "<|video_pad|>": 12},
+                1,
             ),
         },
-        refused_template=("llama3_2_vision", "qwen3_vl, tokenizer_default"), example_template="qwen3_vl",
-        batch=_same_rows, predict=(IMAGES_Q,), video_run=True,
+        refused_template=("llama3_2_vision", "qwen3_vl, tokenizer_default"),
+        example_template="qwen3_vl",
+        batch=_same_rows,
+        predict=(IMAGES_Q,),
+        video_run=True,
     ),
     "internvl": Expect(
-        processor="InternVLProcessor", model="InternVLForConditionalGeneration",
+        processor="InternVLProcessor",
+        model="InternVLForConditionalGeneration",
         hub_config={"model_type": "internvl"},
-        prompt=CHATML_PROMPT, text_row=CHATML_TEXT,
+        prompt=CHATML_PROMPT,
+        text_row=CHATML_TEXT,
         rows={
             # 90x70 -> 2x2 crops + thumbnail = 5 tiles x 4 tokens; 60x100 -> 1x2 crops + thumbnail = 3 tiles
             "images": Rows(
-                "red and blue<|im_end|>the red one<|im_end|>", {"<img>": 2, "</img>": 2, "<IMG_CONTEXT>": 32}, 2,
+                "red and blue<|im_end|>the red one<|im_end|>",
+                {"<img>": 2, "</img>": 2, "<IMG_CONTEXT>": 32},
+                2,
                 CHATML_USERS,
-                "<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\n\n\nWhat colors are these?<|im_end|>\n"
+                "<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\n\n\nWhat "
+                "colors are these?<|im_end|>\n"
                 "<|im_start|>assistant\nred and blue<|im_end|>\n<|im_start|>user\nWhich one is first?<|im_end|>\n"
                 "<|im_start|>assistant\nthe red one<|im_end|>\n",
             ),
             # "FrameN: <img>...</img>" per frame, 4 tokens each
             "video": Rows("four colors<|im_end|>white<|im_end|>", {"<img>": 4, "</img>": 4, "<IMG_CONTEXT>": 16}, 1),
         },
-        refused_template=("llama3_2_vision", "internvl, tokenizer_default"), example_template="internvl",
-        batch=_same_rows, predict=(IMAGES_Q,), video_run=True,
+        refused_template=("llama3_2_vision", "internvl, tokenizer_default"),
+        example_template="internvl",
+        batch=_same_rows,
+        predict=(IMAGES_Q,),
+        video_run=True,
     ),
     "lfm2_vl": Expect(
-        processor="Lfm2VlProcessor", model="Lfm2VlForConditionalGeneration",
+        processor="Lfm2VlProcessor",
+        model="Lfm2VlForConditionalGeneration",
         hub_config={"model_type": "lfm2_vl"},
-        prompt="<|startoftext|>" + CHATML_PROMPT, text_row=("<|startoftext|>" + CHATML_TEXT[0], CHATML_TEXT[1]),
+        prompt="<|startoftext|>" + CHATML_PROMPT,
+        text_row=("<|startoftext|>" + CHATML_TEXT[0], CHATML_TEXT[1]),
         rows={
             # 300x200: 2x2 tiles + thumbnail; 60x50: one tile
             "images": Rows(
                 "red and blue<|im_end|>the red one<|im_end|>",
                 {
-                    "<image>": 32, "<|image_start|>": 2, "<|image_end|>": 2, "<|img_thumbnail|>": 1,
-                    "<|img_row_1_col_1|>": 1, "<|img_row_1_col_2|>": 1, "<|img_row_2_col_1|>": 1, "<|img_row_2_col_2|>": 1,
+                    "<image>": 32,
+                    "<|image_start|>": 2,
+                    "<|image_end|>": 2,
+                    "<|img_thumbnail|>": 1,
+                    "<|img_row_1_col_1|>": 1,
+                    "<|img_row_1_col_2|>": 1,
+                    "<|img_row_2_col_1|>": 1,
+                    "<|img_row_2_col_2|>": 1,
                 },
-                2, CHATML_USERS, "<|startoftext|>" + CHATML_INPUTS,
+                2,
+                CHATML_USERS,
+                "<|startoftext|>" + CHATML_INPUTS,
             ),
         },
-        refused_template=("llama3_2_vision", "tokenizer_default"), example_template=None,
-        batch=_tile_counts, predict=(IMAGES_Q,), image_sizes=((300, 200), (60, 50)),
+        refused_template=("llama3_2_vision", "tokenizer_default"),
+        example_template=None,
+        batch=_tile_counts,
+        predict=(IMAGES_Q,),
+        image_sizes=((300, 200), (60, 50)),
         lora_trains=(".conv.in_proj.lora_",),  # the hybrid LM's conv blocks get LoRA too
-        full_trains=(".multi_modal_projector.",), full_freezes=(".vision_tower.",),
+        full_trains=(".multi_modal_projector.",),
+        full_freezes=(".vision_tower.",),
     ),
     "gemma3n": Expect(
-        processor="Gemma3nProcessor", model="Gemma3nForConditionalGeneration",
+        processor="Gemma3nProcessor",
+        model="Gemma3nForConditionalGeneration",
         hub_config={"model_type": "gemma3n"},
-        prompt=GEMMA_PROMPT, text_row=GEMMA_TEXT,
+        prompt=GEMMA_PROMPT,
+        text_row=GEMMA_TEXT,
         rows={
             "images": Rows(
                 "red and blue<end_of_turn>the red one<end_of_turn>",
-                {"<start_of_image>": 2, "<image_soft_token>": 8, "<end_of_image>": 2}, 2, GEMMA_USERS, GEMMA_INPUTS,
+                {"<start_of_image>": 2, "<image_soft_token>": 8, "<end_of_image>": 2},
+                2,
+                GEMMA_USERS,
+                GEMMA_INPUTS,
             ),
             "audio": Rows(  # a fixed 188 tokens per clip
                 "the first<end_of_turn>two<end_of_turn>",
-                {"<start_of_audio>": 2, "<audio_soft_token>": 2 * 188, "<end_of_audio>": 2}, 2,
+                {"<start_of_audio>": 2, "<audio_soft_token>": 2 * 188, "<end_of_audio>": 2},
+                2,
                 "Which tone is higher?<end_of_turn>the first<end_of_turn>How many clips?<end_of_turn>two<end_of_turn>",
                 "<bos><start_of_turn>user\n\n\n\n\n\n\n\n\nWhich tone is higher?<end_of_turn>\n<start_of_turn>model\n"
                 "the first<end_of_turn>\n<start_of_turn>user\nHow many clips?<end_of_turn>\n<start_of_turn>model\n"
                 "two<end_of_turn>\n",
             ),
         },
-        refused_template=("llama3_2_vision", "gemma3n, tokenizer_default"), example_template="gemma3n",
-        batch=_image_audio_and_audio, predict=(("What is it?", "image"), ("What is it?", "audio")), steps=10,
+        refused_template=("llama3_2_vision", "gemma3n, tokenizer_default"),
+        example_template="gemma3n",
+        batch=_image_audio_and_audio,
+        predict=(("What is it?", "image"), ("What is it?", "audio")),
+        steps=10,
         # both encoders frozen, the embedders (projectors) and the LM train
-        full_trains=(".embed_audio.", "language_model"), full_freezes=(".vision_tower.", ".audio_tower."),
+        full_trains=(".embed_audio.", "language_model"),
+        full_freezes=(".vision_tower.", ".audio_tower."),
     ),
     "smolvlm2": Expect(
-        processor="SmolVLMProcessor", model="SmolVLMForConditionalGeneration",
+        processor="SmolVLMProcessor",
+        model="SmolVLMForConditionalGeneration",
         hub_config={"model_type": "smolvlm"},
         # "Assistant:" is the generation prompt; the model writes " red and blue<end_of_utterance>"
         prompt="<|im_start|>System: Answer briefly.<end_of_utterance>\nUser: Hi<end_of_utterance>\nAssistant:",
-        text_row=("<|im_start|>User: Hi<end_of_utterance>\nAssistant: red<end_of_utterance>\n", " red<end_of_utterance>"),
+        text_row=(
+            "<|im_start|>User: Hi<end_of_utterance>\nAssistant: red<end_of_utterance>\n",
+            " red<end_of_utterance>",
+        ),
         rows={
             # each image is upscaled to 128 px and split into 2x2 tiles + a global tile
             "images": Rows(
                 " red and blue<end_of_utterance> the red one<end_of_utterance>",
                 {
-                    "<fake_token_around_image>": 12, "<image>": 40, "<global-img>": 2,
-                    "<row_1_col_1>": 2, "<row_1_col_2>": 2, "<row_2_col_1>": 2, "<row_2_col_2>": 2,
+                    "<fake_token_around_image>": 12,
+                    "<image>": 40,
+                    "<global-img>": 2,
+                    "<row_1_col_1>": 2,
+                    "<row_1_col_2>": 2,
+                    "<row_2_col_1>": 2,
+                    "<row_2_col_2>": 2,
                 },
                 2,
                 "What colors are these?<end_of_utterance> red and blue<end_of_utterance>"
@@ -310,15 +383,21 @@ FAMILIES: dict[str, Expect] = {
             ),
             "video": Rows(  # 4 frames, each a global image
                 " four colors<end_of_utterance> white<end_of_utterance>",
-                {"<fake_token_around_image>": 8, "<image>": 16, "<global-img>": 4}, 1,
+                {"<fake_token_around_image>": 8, "<image>": 16, "<global-img>": 4},
+                1,
             ),
         },
-        refused_template=("chatml", "tokenizer_default"), example_template=None,
-        batch=_images_and_video, predict=(IMAGES_Q, ("Describe it.", "video")), image_sizes=((120, 100), (50, 40)),
-        full_trains=(".connector.", ".text_model."), full_freezes=(".vision_model.",),
+        refused_template=("chatml", "tokenizer_default"),
+        example_template=None,
+        batch=_images_and_video,
+        predict=(IMAGES_Q, ("Describe it.", "video")),
+        image_sizes=((120, 100), (50, 40)),
+        full_trains=(".connector.", ".text_model."),
+        full_freezes=(".vision_model.",),
     ),
     "mllama": Expect(
-        processor="MllamaProcessor", model="MllamaForConditionalGeneration",
+        processor="MllamaProcessor",
+        model="MllamaForConditionalGeneration",
         hub_config={"model_type": "mllama"},
         prompt=(
             "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nAnswer briefly.<|eot_id|>"
@@ -332,9 +411,12 @@ FAMILIES: dict[str, Expect] = {
         rows={
             # Mllama keeps one token per image (cross-attention)
             "images": Rows(
-                "red and blue<|eot_id|>the red one<|eot_id|>", {"<|image|>": 2}, 2,
+                "red and blue<|eot_id|>the red one<|eot_id|>",
+                {"<|image|>": 2},
+                2,
                 # user texts (not their images or role headers) are supervised too
-                "What colors are these?<|eot_id|>red and blue<|eot_id|>Which one is first?<|eot_id|>the red one<|eot_id|>",
+                "What colors are these?<|eot_id|>red and blue<|eot_id|>Which "
+                "one is first?<|eot_id|>the red one<|eot_id|>",
                 "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nAnswer briefly.<|eot_id|>"
                 "<|start_header_id|>user<|end_header_id|>\n\nWhat colors are these?<|eot_id|>"
                 "<|start_header_id|>assistant<|end_header_id|>\n\nred and blue<|eot_id|>"
@@ -342,11 +424,14 @@ FAMILIES: dict[str, Expect] = {
                 "<|start_header_id|>assistant<|end_header_id|>\n\nthe red one<|eot_id|>",
             ),
         },
-        refused_template=("chatml", "llama3_2_vision, mllama, tokenizer_default"), example_template="llama3_2_vision",
-        batch=_two_one_no_image, predict=(IMAGES_Q,),
+        refused_template=("chatml", "llama3_2_vision, mllama, tokenizer_default"),
+        example_template="llama3_2_vision",
+        batch=_two_one_no_image,
+        predict=(IMAGES_Q,),
     ),
     "llama4": Expect(
-        processor="Llama4Processor", model="Llama4ForConditionalGeneration",
+        processor="Llama4Processor",
+        model="Llama4ForConditionalGeneration",
         hub_config={"model_type": "llama4"},
         prompt=(
             "<|begin_of_text|><|header_start|>system<|header_end|>\n\nAnswer briefly.<|eot|>"
@@ -361,8 +446,12 @@ FAMILIES: dict[str, Expect] = {
             "images": Rows(
                 "red and blue<|eot|>the red one<|eot|>",
                 {
-                    "<|image_start|>": 2, "<|image_end|>": 2, "<|image|>": 2, "<|patch|>": 40,
-                    "<|tile_x_separator|>": 4, "<|tile_y_separator|>": 4,
+                    "<|image_start|>": 2,
+                    "<|image_end|>": 2,
+                    "<|image|>": 2,
+                    "<|patch|>": 40,
+                    "<|tile_x_separator|>": 4,
+                    "<|tile_y_separator|>": 4,
                 },
                 2,
                 "What colors are these?<|eot|>red and blue<|eot|>Which one is first?<|eot|>the red one<|eot|>",
@@ -372,11 +461,14 @@ FAMILIES: dict[str, Expect] = {
                 "Which one is first?<|eot|><|header_start|>assistant<|header_end|>\n\nthe red one<|eot|>",
             ),
         },
-        refused_template=("llama3_2_vision", "llama4, tokenizer_default"), example_template="llama4",
-        batch=_two_one_no_image, predict=(IMAGES_Q,),
+        refused_template=("llama3_2_vision", "llama4, tokenizer_default"),
+        example_template="llama4",
+        batch=_two_one_no_image,
+        predict=(IMAGES_Q,),
     ),
     "llava": Expect(
-        processor="LlavaProcessor", model="LlavaForConditionalGeneration",
+        processor="LlavaProcessor",
+        model="LlavaForConditionalGeneration",
         hub_config={"model_type": "llava", "vision_config": {"model_type": "clip_vision_model"}},
         prompt="<s>Answer briefly. USER: Hi ASSISTANT:",
         text_row=("<s>USER: Hi ASSISTANT: red</s>", "red</s>"),
@@ -384,73 +476,115 @@ FAMILIES: dict[str, Expect] = {
             # LLaVA's pieces carry their leading space ("▁the"); the Llama decoder drops it only at the
             # very start of a decoded text. Its user turns end without an end-of-turn token.
             "images": Rows(
-                "red and blue</s> the red one</s>", {"<image>": 8}, 2,
+                "red and blue</s> the red one</s>",
+                {"<image>": 8},
+                2,
                 "What colors are these? red and blue</s>Which one is first? the red one</s>",
                 "<s>Answer briefly. USER: \n\nWhat colors are these? ASSISTANT: red and blue</s>"
                 "USER: Which one is first? ASSISTANT: the red one</s>",
             ),
         },
-        refused_template=("llama3_2_vision", "llava, llava_1_5, vicuna_v1, tokenizer_default"), example_template="llava",
-        batch=_two_one_no_image, predict=(IMAGES_Q,),
+        refused_template=("llama3_2_vision", "llava, llava_1_5, vicuna_v1, tokenizer_default"),
+        example_template="llava",
+        batch=_two_one_no_image,
+        predict=(IMAGES_Q,),
     ),
     "gemma3": Expect(
-        processor="Gemma3Processor", model="Gemma3ForConditionalGeneration",
+        processor="Gemma3Processor",
+        model="Gemma3ForConditionalGeneration",
         hub_config={"model_type": "gemma3"},
-        prompt=GEMMA_PROMPT, text_row=GEMMA_TEXT,
+        prompt=GEMMA_PROMPT,
+        text_row=GEMMA_TEXT,
         rows={
             "images": Rows(
                 "red and blue<end_of_turn>the red one<end_of_turn>",
-                {"<start_of_image>": 2, "<end_of_image>": 2, "<image_soft_token>": 8}, 2, GEMMA_USERS, GEMMA_INPUTS,
+                {"<start_of_image>": 2, "<end_of_image>": 2, "<image_soft_token>": 8},
+                2,
+                GEMMA_USERS,
+                GEMMA_INPUTS,
             ),
         },
-        refused_template=("llama3_2_vision", "gemma3, gemma, tokenizer_default"), example_template="gemma3",
-        batch=_two_one_no_image, predict=(IMAGES_Q,),
+        refused_template=("llama3_2_vision", "gemma3, gemma, tokenizer_default"),
+        example_template="gemma3",
+        batch=_two_one_no_image,
+        predict=(IMAGES_Q,),
     ),
     "pixtral": Expect(
-        processor="PixtralProcessor", model="LlavaForConditionalGeneration",
+        processor="PixtralProcessor",
+        model="LlavaForConditionalGeneration",
         hub_config={"model_type": "llava", "vision_config": {"model_type": "pixtral"}},
-        prompt="<s>[INST]Answer briefly.\n\nHi[/INST]", text_row=MISTRAL_TEXT,
+        prompt="<s>[INST]Answer briefly.\n\nHi[/INST]",
+        text_row=MISTRAL_TEXT,
         rows={
             # one [IMG] per 16 px patch, an [IMG_BREAK] per row of patches
             "images": Rows(
-                "red and blue</s>the red one</s>", {"[IMG]": 28, "[IMG_BREAK]": 6, "[IMG_END]": 2}, 2,
+                "red and blue</s>the red one</s>",
+                {"[IMG]": 28, "[IMG_BREAK]": 6, "[IMG_END]": 2},
+                2,
                 "What colors are these?[/INST]red and blue</s>Which one is first?[/INST]the red one</s>",
                 "<s>[INST]Answer briefly.\n\nWhat colors are these?[/INST]red and blue</s>"
                 "[INST]Which one is first?[/INST]the red one</s>",
             ),
         },
-        refused_template=("llama3_2_vision", "pixtral, mistral_v3, tokenizer_default"), example_template="pixtral",
-        batch=_images_of_two_sizes, predict=(("What is it?", "image"),), **MISTRAL_TRAINING,
+        refused_template=("llama3_2_vision", "pixtral, mistral_v3, tokenizer_default"),
+        example_template="pixtral",
+        batch=_images_of_two_sizes,
+        predict=(("What is it?", "image"),),
+        **MISTRAL_TRAINING,
     ),
     "mistral_small_3_1": Expect(
-        processor="PixtralProcessor", model="Mistral3ForConditionalGeneration",
-        hub_config=MISTRAL3_HUB, tekken=True,
-        prompt=MISTRAL_PROMPT, text_row=MISTRAL_TEXT, rows={"images": MISTRAL_IMAGES},
-        refused_template=("llama3_2_vision", "tokenizer_default"), example_template=None,
-        batch=_images_of_two_sizes, predict=(("What is it?", "image"),), **MISTRAL_TRAINING,
+        processor="PixtralProcessor",
+        model="Mistral3ForConditionalGeneration",
+        hub_config=MISTRAL3_HUB,
+        tekken=True,
+        prompt=MISTRAL_PROMPT,
+        text_row=MISTRAL_TEXT,
+        rows={"images": MISTRAL_IMAGES},
+        refused_template=("llama3_2_vision", "tokenizer_default"),
+        example_template=None,
+        batch=_images_of_two_sizes,
+        predict=(("What is it?", "image"),),
+        **MISTRAL_TRAINING,
     ),
     "magistral": Expect(
-        processor="PixtralProcessor", model="Mistral3ForConditionalGeneration",
+        processor="PixtralProcessor",
+        model="Mistral3ForConditionalGeneration",
         # a Magistral checkpoint's config is a Mistral-Small-3.1 one; only the tiny one says magistral
-        hub_config=MISTRAL3_HUB, hub_family="mistral_small_3_1", tekken=True,
-        prompt=MISTRAL_PROMPT, text_row=MISTRAL_TEXT, rows={"images": MISTRAL_IMAGES},
-        refused_template=("llama3_2_vision", "tokenizer_default"), example_template=None,
-        batch=_images_of_two_sizes, predict=(("What is it?", "image"),), **MISTRAL_TRAINING,
+        hub_config=MISTRAL3_HUB,
+        hub_family="mistral_small_3_1",
+        tekken=True,
+        prompt=MISTRAL_PROMPT,
+        text_row=MISTRAL_TEXT,
+        rows={"images": MISTRAL_IMAGES},
+        refused_template=("llama3_2_vision", "tokenizer_default"),
+        example_template=None,
+        batch=_images_of_two_sizes,
+        predict=(("What is it?", "image"),),
+        **MISTRAL_TRAINING,
     ),
     "voxtral": Expect(
-        processor="VoxtralProcessor", model="VoxtralForConditionalGeneration",
-        hub_config={"model_type": "voxtral"}, tekken=True,
-        prompt=MISTRAL_PROMPT, text_row=MISTRAL_TEXT,
+        processor="VoxtralProcessor",
+        model="VoxtralForConditionalGeneration",
+        hub_config={"model_type": "voxtral"},
+        tekken=True,
+        prompt=MISTRAL_PROMPT,
+        text_row=MISTRAL_TEXT,
         rows={
             # each clip is padded to 30 s: 375 tokens at 12.5 per second
             "audio": Rows(
-                "the first</s>two</s>", {"[AUDIO]": 2 * 375, "[BEGIN_AUDIO]": 2}, 2,
+                "the first</s>two</s>",
+                {"[AUDIO]": 2 * 375, "[BEGIN_AUDIO]": 2},
+                2,
                 "[INST]Which tone is higher?[/INST]the first</s>[INST]How many clips?[/INST]two</s>",
                 "<s>[INST]Which tone is higher?[/INST]the first</s>[INST]How many clips?[/INST]two</s>",
             ),
         },
-        refused_template=("llama3_2_vision", "tokenizer_default"), example_template=None,
-        batch=_two_clips_and_one, predict=(("What is it?", "audio"),), steps=8, **MISTRAL_TRAINING,
+        refused_template=("llama3_2_vision", "tokenizer_default"),
+        example_template=None,
+        batch=_two_clips_and_one,
+        predict=(("What is it?", "audio"),),
+        steps=8,
+        **MISTRAL_TRAINING,
     ),
 }
 
@@ -473,6 +607,7 @@ def test_the_table_has_every_family():
 
 
 # -- the checkpoint --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("family_id", IDS)
 def test_tiny_checkpoint_loads_like_a_hub_one(tiny_ckpt, family_id):
@@ -517,6 +652,7 @@ def test_example_config_is_valid(family_id):
 
 
 # -- chat format and labels ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("family_id", IDS)
 def test_prompt_follows_the_models_chat_format(tiny_ckpt, tmp_path, family_id):
@@ -580,6 +716,7 @@ def test_template_name_of_another_family_is_refused(tiny_ckpt, tmp_path, family_
 
 # -- training, reload, predict ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("adapter", ["lora", None])
 @pytest.mark.parametrize("family_id", IDS)
 def test_training_lowers_loss_reloads_and_predicts(tiny_ckpt, tmp_path, family_id, adapter):
@@ -587,7 +724,9 @@ def test_training_lowers_loss_reloads_and_predicts(tiny_ckpt, tmp_path, family_i
     torch.manual_seed(0)
     rows, media = expect.batch(tmp_path, expect.image_sizes)
     extra = {} if adapter or "vision" not in expect.full_groups else {"freeze_vision_tower": False}
-    result, pred = train_and_reload(tiny_ckpt(family_id), rows, tmp_path, adapter=adapter, max_steps=expect.steps, **extra)
+    result, pred = train_and_reload(
+        tiny_ckpt(family_id), rows, tmp_path, adapter=adapter, max_steps=expect.steps, **extra
+    )
     trainable = [n.removeprefix("base_model.model.") for n in trainable_names(result.model)]
     if adapter:
         assert (result.output_dir / "adapter_model.safetensors").exists()

@@ -47,19 +47,31 @@ def test_mixed_media_row(tiny_ckpt, tmp_path):
     a, _ = write_two_images(tmp_path)
     frames = [Image.new("RGB", (96, 80), c) for c in COLORS]
     rp = row_processor(tiny_ckpt("internvl"), tmp_path)
-    row = {"messages": [
-        {"role": "user", "content": [{"type": "video", "video": frames}, {"type": "text", "text": "Describe the video."}]},
-        {"role": "assistant", "content": "four colors"},
-        {"role": "user", "content": [
-            {"type": "image", "path": a}, {"type": "text", "text": "And these?"}, {"type": "video", "video": frames[:2]},
-        ]},
-        {"role": "assistant", "content": "red"},
-    ]}
+    row = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "video", "video": frames}, {"type": "text", "text": "Describe the video."}],
+            },
+            {"role": "assistant", "content": "four colors"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "path": a},
+                    {"type": "text", "text": "And these?"},
+                    {"type": "video", "video": frames[:2]},
+                ],
+            },
+            {"role": "assistant", "content": "red"},
+        ]
+    }
     enc = encode_row(rp, row, str(tmp_path))
     assert supervised_text(rp, enc) == "four colors<|im_end|>red<|im_end|>"
     frame = "<img><IMG_CONTEXT>*4</img>"
     assert layout(tokenizer(rp), enc["input_ids"]) == (
-        "<|im_start|>user\n" + "\n".join(f"Frame{i}: {frame}" for i in range(1, 5)) + "\nDescribe the video.<|im_end|>\n"
+        "<|im_start|>user\n"
+        + "\n".join(f"Frame{i}: {frame}" for i in range(1, 5))
+        + "\nDescribe the video.<|im_end|>\n"
         "<|im_start|>assistant\nfour colors<|im_end|>\n<|im_start|>user\n<img><IMG_CONTEXT>*20</img>\nAnd these?"
         f"Frame1: {frame}\nFrame2: {frame}\n<|im_end|>\n<|im_start|>assistant\nred<|im_end|>\n"
     )

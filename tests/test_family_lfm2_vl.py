@@ -27,7 +27,11 @@ def test_default_lora_targets_reach_conv_attention_and_feed_forward(tiny_ckpt):
     model = FAMILY.model_class().from_pretrained(tiny_ckpt("lfm2_vl"))
     targets = [n for n, _ in model.named_modules() if re.search(FAMILY.default_lora_targets(), n)]
     assert {n.split(".", 4)[-1] for n in targets} >= {
-        "conv.in_proj", "conv.out_proj", "self_attn.q_proj", "self_attn.out_proj", "feed_forward.w2",
+        "conv.in_proj",
+        "conv.out_proj",
+        "self_attn.q_proj",
+        "self_attn.out_proj",
+        "feed_forward.w2",
     }
     assert all(n.startswith("model.language_model.layers.") for n in targets)
 
@@ -37,7 +41,9 @@ def test_one_bos_and_tiles_with_a_thumbnail(tiny_ckpt, tmp_path):
     rp = row_processor(tiny_ckpt("lfm2_vl"), tmp_path)
     enc = encode_row(rp, two_image_conversation(a, b), str(tmp_path))
     text = tokenizer(rp).decode(enc["input_ids"])
-    assert text.startswith("<|startoftext|><|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\n<|image_start|>")
+    assert text.startswith(
+        "<|startoftext|><|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\n<|image_start|>"
+    )
     assert text.count("<|startoftext|>") == 1
     mm = unpack_tensors(enc["mm"])
     assert mm["pixel_values"].shape[0] == mm["spatial_shapes"].shape[0] == 6  # 4 tiles + thumbnail + 1

@@ -66,7 +66,9 @@ def test_without_tekken_uses_the_template_with_the_same_layout(tiny_ckpt, tmp_pa
         (hf / f).write_bytes((src / f).read_bytes())
     fam = get_family("mistral_small_3_1")
     specials = [V7_SPECIALS[i] for i in sorted(V7_SPECIALS)]
-    train_tokenizer(specials, bos="<s>", eos="</s>", pad="<pad>", unk="<unk>", chat_template=fam.chat_template).save_pretrained(hf)
+    train_tokenizer(
+        specials, bos="<s>", eos="</s>", pad="<pad>", unk="<unk>", chat_template=fam.chat_template
+    ).save_pretrained(hf)
     a, b = write_two_images(tmp_path)
     rp_hf = row_processor(hf, tmp_path / "hf_run")
     assert type(tokenizer(rp_hf)).__name__ == "TokenizersBackend"

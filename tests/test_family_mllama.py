@@ -39,12 +39,16 @@ def test_batch_whose_longest_row_has_no_image(tiny_ckpt, tmp_path):
     a, _ = write_two_images(tmp_path)
     fam = get_family("mllama")
     rp = row_processor(tiny_ckpt("mllama"), tmp_path)
-    long_text = {"messages": [
-        {"role": "user", "content": "Name a color, any color at all, please tell me one."},
-        {"role": "assistant", "content": "blue"},
-    ]}
-    rows = [encode_row(rp, one_media_conversation("image", a, "What color is it?", "red"), str(tmp_path)),
-            encode_row(rp, long_text)]
+    long_text = {
+        "messages": [
+            {"role": "user", "content": "Name a color, any color at all, please tell me one."},
+            {"role": "assistant", "content": "blue"},
+        ]
+    }
+    rows = [
+        encode_row(rp, one_media_conversation("image", a, "What color is it?", "red"), str(tmp_path)),
+        encode_row(rp, long_text),
+    ]
     assert len(rows[1]["input_ids"]) > len(rows[0]["input_ids"])
     batch = Collator(fam, tokenizer(rp).pad_token_id)(rows)
     model = fam.model_class().from_pretrained(tiny_ckpt("mllama"))

@@ -45,10 +45,12 @@ def test_video_frames_in_memory(tiny_ckpt, tmp_path):
     """A list of PIL frames (no timing) is a video too; bare frames count as 1 fps."""
     rp = row_processor(tiny_ckpt("qwen2_5_vl"), tmp_path)
     frames = [Image.new("RGB", (96, 80), c) for c in ("red", "green", "blue", "white")]
-    row = {"messages": [
-        {"role": "user", "content": [{"type": "video", "video": frames}, {"type": "text", "text": "Colors?"}]},
-        {"role": "assistant", "content": "four"},
-    ]}
+    row = {
+        "messages": [
+            {"role": "user", "content": [{"type": "video", "video": frames}, {"type": "text", "text": "Colors?"}]},
+            {"role": "assistant", "content": "four"},
+        ]
+    }
     enc = encode_row(rp, row)
     assert supervised_text(rp, enc) == "four<|im_end|>"
     assert unpack_tensors(enc["mm"])["second_per_grid_ts"].tolist() == [2.0]

@@ -66,6 +66,8 @@ def test_checkpoint_template_with_wrapped_video(tiny_ckpt, tmp_path):
     clip = VideoClip([Image.new("RGB", (96, 80), c) for c in COLORS], fps=2.0, indices=[0, 1, 2, 3], total_frames=4)
     proc = rp.processor
     bare = FAMILY.encode_full(proc, "<|im_start|>user\n<|video_pad|>Hi", {"video": [clip]})
-    wrapped = FAMILY.encode_full(proc, "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Hi", {"video": [clip]})
+    wrapped = FAMILY.encode_full(
+        proc, "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Hi", {"video": [clip]}
+    )
     assert bare["input_ids"].tolist() == wrapped["input_ids"].tolist()
     assert layout(proc.tokenizer, wrapped["input_ids"][0].tolist()).count("<|vision_start|>") == 2

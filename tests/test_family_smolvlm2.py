@@ -74,13 +74,19 @@ def test_checkpoint_template_without_video_branch(tiny_ckpt, tmp_path):
 def test_images_and_video_in_one_row_are_refused(tiny_ckpt, tmp_path):
     a, _ = write_two_images(tmp_path, IMAGE_SIZES)
     rp = row_processor(tiny_ckpt("smolvlm2"), tmp_path)
-    row = {"messages": [
-        {"role": "user", "content": [
-            {"type": "image", "path": a}, {"type": "video", "path": write_gif(tmp_path, "c.gif", 2)},
-            {"type": "text", "text": "Same?"},
-        ]},
-        {"role": "assistant", "content": "no"},
-    ]}
+    row = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "path": a},
+                    {"type": "video", "path": write_gif(tmp_path, "c.gif", 2)},
+                    {"type": "text", "text": "Same?"},
+                ],
+            },
+            {"role": "assistant", "content": "no"},
+        ]
+    }
     err = rp(row_task(row, str(tmp_path), index=3))
     assert "SmolVLM2 takes images or videos in one conversation, not both" in str(err)
     assert (err.dataset, err.row) == ("test.jsonl", 3)

@@ -41,8 +41,12 @@ def test_system_turn_with_audio_is_a_data_error(tiny_ckpt, tmp_path):
 
 def test_image_is_refused(tiny_ckpt, tmp_path):
     rp = row_processor(tiny_ckpt("voxtral"), tmp_path)
-    row = {"messages": [{"role": "user", "content": [{"type": "image", "image": Image.new("RGB", (8, 8))}]},
-                        {"role": "assistant", "content": "no"}]}
+    row = {
+        "messages": [
+            {"role": "user", "content": [{"type": "image", "image": Image.new("RGB", (8, 8))}]},
+            {"role": "assistant", "content": "no"},
+        ]
+    }
     assert str(rp(row_task(row, dataset="t.jsonl"))) == (
         "t.jsonl row 0: image input is not supported by model family 'voxtral' (it takes: audio)"
     )

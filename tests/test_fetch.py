@@ -32,8 +32,14 @@ class _Server:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-            def _send(self, code: int, body: bytes = b"", ctype: str = "application/octet-stream",
-                      length: bool = True, headers: dict | None = None) -> None:
+            def _send(
+                self,
+                code: int,
+                body: bytes = b"",
+                ctype: str = "application/octet-stream",
+                length: bool = True,
+                headers: dict | None = None,
+            ) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
                 if length:
@@ -44,7 +50,7 @@ class _Server:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up (cap, timeout)
                     self.wfile.write(body)
 
-            def do_GET(self):  # noqa: N802 - http.server's name
+            def do_GET(self):
                 path = self.path
                 server.hits[path] += 1
                 n = server.hits[path]
@@ -94,8 +100,9 @@ def server(tmp_path):
 
 @pytest.fixture
 def settings(tmp_path) -> MediaSettings:
-    return MediaSettings(url_cache_dir=str(tmp_path / "urls"), url_timeout=0.5, url_retries=2, url_backoff=0.01,
-                         url_max_mb=0.001)  # a 1,000-byte cap
+    return MediaSettings(
+        url_cache_dir=str(tmp_path / "urls"), url_timeout=0.5, url_retries=2, url_backoff=0.01, url_max_mb=0.001
+    )  # a 1,000-byte cap
 
 
 @contextlib.contextmanager
@@ -150,24 +157,31 @@ def test_connection_errors_are_retried_then_named(settings):
         port = sock.getsockname()[1]
     with pytest.raises(DataError) as e:
         fetch_url(f"http://127.0.0.1:{port}/a.png", settings)
-    assert re.fullmatch(rf"URL 'http://127.0.0.1:{port}/a.png' could not be fetched \(.*refused.*\) \(after 3 attempts\)",
-                        e.value.reason), e.value.reason
+    assert re.fullmatch(
+        rf"URL 'http://127.0.0.1:{port}/a.png' could not be fetched \(.*refused.*\) \(after 3 attempts\)",
+        e.value.reason,
+    ), e.value.reason
 
 
 def test_size_cap_with_and_without_content_length(server, settings):
     for path in ("/big", "/big-no-length"):
         with refused(f"URL {server.url(path)!r} is larger than the 0.001 MB cap"):
             fetch_url(server.url(path), settings)
-    assert not any(p.suffix == ".part" or p.is_file() and p.stat().st_size >= 5000
-                   for p in Path(settings.url_cache_dir).rglob("*"))
+    assert not any(
+        p.suffix == ".part" or p.is_file() and p.stat().st_size >= 5000 for p in Path(settings.url_cache_dir).rglob("*")
+    )
 
 
 def test_redirects_only_to_http(server, settings):
     s = MediaSettings(url_cache_dir=settings.url_cache_dir)
     assert decode_media(MediaPart("image", MediaRef(url=server.url("/moved"))), s).size == (20, 10)
-    with refused(f"URL {server.url('/to-file')!r} redirects to 'file:///etc/hostname': only http(s) redirects are followed"):
+    with refused(
+        f"URL {server.url('/to-file')!r} redirects to 'file:///etc/hostname': only http(s) redirects are followed"
+    ):
         fetch_url(server.url("/to-file"), settings)
-    with refused(f"URL {server.url('/to-ftp')!r} redirects to 'ftp://127.0.0.1/a.png': only http(s) redirects are followed"):
+    with refused(
+        f"URL {server.url('/to-ftp')!r} redirects to 'ftp://127.0.0.1/a.png': only http(s) redirects are followed"
+    ):
         fetch_url(server.url("/to-ftp"), settings)
 
 

@@ -131,10 +131,12 @@ def test_messages_image_tags_in_text_llama_factory_style():
 def test_messages_arrow_padded_parts_are_read_like_the_originals(tmp_path):
     # Parquet pads every part to the union of keys: {"type": "text", "text": "hi", "path": None, ...}
     rows = [
-        {"messages": [
-            {"role": "user", "content": [{"type": "image", "path": "a.png"}, {"type": "text", "text": "hi"}]},
-            {"role": "assistant", "content": [{"type": "text", "text": "yo"}]},
-        ]}
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image", "path": "a.png"}, {"type": "text", "text": "hi"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "yo"}]},
+            ]
+        }
     ]
     p = tmp_path / "rows.parquet"
     datasets.Dataset.from_list(rows).to_parquet(str(p))
@@ -146,22 +148,44 @@ def test_messages_arrow_padded_parts_are_read_like_the_originals(tmp_path):
 @pytest.mark.parametrize(
     "row, field, reason",
     [
-        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role",
-         "unknown role 'robot' (known roles: assistant, developer, gpt, human, model, system, tool, user)"),
-        ({"messages": [{"role": "user", "content": [{"type": "sticker"}]}]}, "messages[0].content[0]",
-         "unknown content part type 'sticker' (expected text, image, audio, video, document, image_url, input_audio or file)"),
-        ({"messages": [{"role": "user", "content": [{"type": "image", "path": "a.png", "url": "https://x/b.png"}]}]},
-         "messages[0].content[0]", "image part has several sources (path, url); give one"),
-        ({"messages": [{"role": "user", "content": [{"type": "image"}]}]}, "messages[0].content[0]",
-         "1 image part(s) without data but the row has no 'images' column"),
-        ({"messages": [{"role": "user", "content": [{"type": "image"}]}], "images": ["a.png", "b.png"]}, "images",
-         "1 image part(s) without data but 2 item(s) in column 'images'"),
-        ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content",
-         "content is a int, expected a string or a list of parts"),
+        (
+            {"messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role",
+            "unknown role 'robot' (known roles: assistant, developer, gpt, human, model, system, tool, user)",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "sticker"}]}]},
+            "messages[0].content[0]",
+            "unknown content part type 'sticker' (expected text, image, "
+            "audio, video, document, image_url, input_audio or file)",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image", "path": "a.png", "url": "https://x/b.png"}]}]},
+            "messages[0].content[0]",
+            "image part has several sources (path, url); give one",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image"}]}]},
+            "messages[0].content[0]",
+            "1 image part(s) without data but the row has no 'images' column",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image"}]}], "images": ["a.png", "b.png"]},
+            "images",
+            "1 image part(s) without data but 2 item(s) in column 'images'",
+        ),
+        (
+            {"messages": [{"role": "user", "content": 5}]},
+            "messages[0].content",
+            "content is a int, expected a string or a list of parts",
+        ),
         ({"messages": []}, "messages", "'messages' is empty, expected a list of messages"),
         ({"prompt": "x"}, "messages", "the row has no 'messages' column"),
-        ({"messages": [{"role": "user", "content": "x", "train": "yes"}]}, "messages[0].train",
-         "'train' is a str, expected true or false"),
+        (
+            {"messages": [{"role": "user", "content": "x", "train": "yes"}]},
+            "messages[0].train",
+            "'train' is a str, expected true or false",
+        ),
     ],
 )
 def test_messages_malformed_rows(row, field, reason):
@@ -185,7 +209,10 @@ def test_openai_parts_modality_from_mime_type():
                     {"type": "image_url", "image_url": {"url": "data:application/pdf;base64,JVBERi0="}},
                     {"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGVsbG8="}},
                     {"type": "input_audio", "input_audio": {"data": wav_b64, "format": "wav"}},
-                    {"type": "file", "file": {"filename": "r.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+                    {
+                        "type": "file",
+                        "file": {"filename": "r.pdf", "file_data": "data:application/pdf;base64,JVBERi0="},
+                    },
                     {"type": "text", "text": "Describe all."},
                 ],
             },
@@ -207,13 +234,20 @@ def test_openai_parts_modality_from_mime_type():
 @pytest.mark.parametrize(
     "part, reason",
     [
-        ({"type": "image_url", "image_url": {"url": "data:application/zip;base64,UEs="}},
-         "data URI has MIME type 'application/zip'; expected image/*, audio/*, video/*, application/pdf or text/plain"),
+        (
+            {"type": "image_url", "image_url": {"url": "data:application/zip;base64,UEs="}},
+            "data URI has MIME type 'application/zip'; expected "
+            "image/*, audio/*, video/*, application/pdf or text/plain",
+        ),
         ({"type": "image_url", "image_url": {}}, "image_url part has no URL (expected {'image_url': {'url': ...}})"),
-        ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "aiff"}},
-         "input_audio format 'aiff' is not one of mp3, mpeg, wav, flac, ogg"),
-        ({"type": "file", "file": {"file_id": "file-123"}},
-         "file part refers to an uploaded 'file_id', which cannot be read offline; embed 'file_data'"),
+        (
+            {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "aiff"}},
+            "input_audio format 'aiff' is not one of mp3, mpeg, wav, flac, ogg",
+        ),
+        (
+            {"type": "file", "file": {"file_id": "file-123"}},
+            "file part refers to an uploaded 'file_id', which cannot be read offline; embed 'file_data'",
+        ),
     ],
 )
 def test_openai_parts_malformed(part, reason):
@@ -229,11 +263,14 @@ def test_trl_indexed_image_parts_point_into_images_column():
     a, b = solid(color=(255, 0, 0)), solid(color=(0, 0, 255))
     row = {
         "messages": [
-            {"role": "user", "content": [
-                {"index": 1, "text": None, "type": "image"},
-                {"index": None, "text": "vs", "type": "text"},
-                {"index": 0, "text": None, "type": "image"},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"index": 1, "text": None, "type": "image"},
+                    {"index": None, "text": "vs", "type": "text"},
+                    {"index": 0, "text": None, "type": "image"},
+                ],
+            },
             {"role": "assistant", "content": [{"index": None, "text": "blue, red", "type": "text"}]},
         ],
         "images": [a, b],
@@ -246,20 +283,45 @@ def test_trl_indexed_image_parts_point_into_images_column():
 
 def test_trl_rows_with_and_without_images_from_an_hf_image_feature(tmp_path):
     red = make_png(tmp_path / "red.png")
-    features = datasets.Features({
-        "messages": [{"role": datasets.Value("string"), "content": [{
-            "index": datasets.Value("int64"), "text": datasets.Value("string"), "type": datasets.Value("string")}]}],
-        "images": datasets.List(datasets.Image()),
-    })
-    ds = datasets.Dataset.from_dict({
-        "messages": [
-            [{"role": "user", "content": [{"index": 0, "text": None, "type": "image"}, {"index": None, "text": "color?", "type": "text"}]},
-             {"role": "assistant", "content": [{"index": None, "text": "red", "type": "text"}]}],
-            [{"role": "user", "content": [{"index": None, "text": "hi", "type": "text"}]},
-             {"role": "assistant", "content": [{"index": None, "text": "hello", "type": "text"}]}],
-        ],
-        "images": [[str(red)], []],
-    }, features=features)
+    features = datasets.Features(
+        {
+            "messages": [
+                {
+                    "role": datasets.Value("string"),
+                    "content": [
+                        {
+                            "index": datasets.Value("int64"),
+                            "text": datasets.Value("string"),
+                            "type": datasets.Value("string"),
+                        }
+                    ],
+                }
+            ],
+            "images": datasets.List(datasets.Image()),
+        }
+    )
+    ds = datasets.Dataset.from_dict(
+        {
+            "messages": [
+                [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"index": 0, "text": None, "type": "image"},
+                            {"index": None, "text": "color?", "type": "text"},
+                        ],
+                    },
+                    {"role": "assistant", "content": [{"index": None, "text": "red", "type": "text"}]},
+                ],
+                [
+                    {"role": "user", "content": [{"index": None, "text": "hi", "type": "text"}]},
+                    {"role": "assistant", "content": [{"index": None, "text": "hello", "type": "text"}]},
+                ],
+            ],
+            "images": [[str(red)], []],
+        },
+        features=features,
+    )
     ds.save_to_disk(str(tmp_path / "saved"))
     rows = load_rows(DatasetConfig(path=str(tmp_path / "saved")))
     assert detect_format([rows[0], rows[1]], "saved").name == "chat_template"
@@ -271,7 +333,10 @@ def test_trl_rows_with_and_without_images_from_an_hf_image_feature(tmp_path):
 def test_trl_index_out_of_range():
     row = {"messages": [{"role": "user", "content": [{"type": "image", "index": 2}]}], "images": ["a.png"]}
     e = fails("chat_template", row)
-    assert (e.field, e.reason) == ("messages[0].content[0]", "image part points at index 2 but column 'images' has 1 item(s)")
+    assert (e.field, e.reason) == (
+        "messages[0].content[0]",
+        "image part points at index 2 but column 'images' has 1 item(s)",
+    )
 
 
 # -- ShareGPT / LLaMA-Factory / LLaVA -----------------------------------------------------------
@@ -291,19 +356,30 @@ def test_sharegpt_placeholders_take_column_items_in_order():
         "audios": ["bark.wav"],
     }
     conv = convert("sharegpt", row)
-    assert conv == Conversation([
-        Message("system", [TextPart("You see well.")]),
-        user(img("cat.png"), "\nWhat is this?"),
-        assistant("A cat."),
-        user("And ", img("dog.png"), " here? ", MediaPart("audio", MediaRef(path="bark.wav", base_dir=BASE)),
-             " and ", MediaPart("video", MediaRef(path="clip.mp4", base_dir=BASE))),
-        assistant("A dog."),
-    ])
+    assert conv == Conversation(
+        [
+            Message("system", [TextPart("You see well.")]),
+            user(img("cat.png"), "\nWhat is this?"),
+            assistant("A cat."),
+            user(
+                "And ",
+                img("dog.png"),
+                " here? ",
+                MediaPart("audio", MediaRef(path="bark.wav", base_dir=BASE)),
+                " and ",
+                MediaPart("video", MediaRef(path="clip.mp4", base_dir=BASE)),
+            ),
+            assistant("A dog."),
+        ]
+    )
 
 
 def test_llava_single_image_column():
-    row = {"id": "1", "image": "coco/1.jpg", "conversations": [
-        {"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": "A bus."}]}
+    row = {
+        "id": "1",
+        "image": "coco/1.jpg",
+        "conversations": [{"from": "human", "value": "<image>\nDescribe."}, {"from": "gpt", "value": "A bus."}],
+    }
     assert detect_format([row], "llava").name == "sharegpt"
     assert convert("sharegpt", row).messages[0] == user(img("coco/1.jpg"), "\nDescribe.")
 
@@ -316,15 +392,27 @@ def test_sharegpt_text_only_dataset_keeps_html_tags_as_text():
 @pytest.mark.parametrize(
     "row, field, reason",
     [
-        ({"conversations": [{"from": "human", "value": "<image><image>"}], "images": ["a.png"]}, "images",
-         "2 <image> placeholder(s) in the text but 1 item(s) in column 'images'"),
-        ({"conversations": [{"from": "human", "value": "<video>"}], "videos": []}, "videos",
-         "1 <video> placeholder(s) in the text but 0 item(s) in column 'videos'"),
-        ({"conversations": [{"from": "robot", "value": "hi"}]}, "conversations[0].from",
-         "unknown role 'robot' (known roles: assistant, function, function_call, gpt, human, model, observation, "
-         "system, tool, user)"),
-        ({"conversations": [{"from": "human", "value": ["x"]}]}, "conversations[0].value",
-         "'value' is a list, expected a string"),
+        (
+            {"conversations": [{"from": "human", "value": "<image><image>"}], "images": ["a.png"]},
+            "images",
+            "2 <image> placeholder(s) in the text but 1 item(s) in column 'images'",
+        ),
+        (
+            {"conversations": [{"from": "human", "value": "<video>"}], "videos": []},
+            "videos",
+            "1 <video> placeholder(s) in the text but 0 item(s) in column 'videos'",
+        ),
+        (
+            {"conversations": [{"from": "robot", "value": "hi"}]},
+            "conversations[0].from",
+            "unknown role 'robot' (known roles: assistant, function, function_call, gpt, human, model, observation, "
+            "system, tool, user)",
+        ),
+        (
+            {"conversations": [{"from": "human", "value": ["x"]}]},
+            "conversations[0].value",
+            "'value' is a list, expected a string",
+        ),
     ],
 )
 def test_sharegpt_malformed_rows(row, field, reason):
@@ -344,19 +432,21 @@ def test_prompt_completion_files_modality_from_extension_and_mime():
         "files": f"scan.png, talk.mp3 ,https://example.com/v.mp4?x=1,{uri},report.pdf,notes.txt",
     }
     conv = convert("prompt_completion", row)
-    assert conv == Conversation([
-        Message("system", [TextPart("Be exact.")]),
-        user(
-            img("scan.png"),
-            MediaPart("audio", MediaRef(path="talk.mp3", base_dir=BASE)),
-            MediaPart("video", MediaRef(url="https://example.com/v.mp4?x=1")),
-            MediaPart("audio", MediaRef(data_uri=uri, mime="audio/wav")),
-            MediaPart("document", MediaRef(path="report.pdf", base_dir=BASE)),
-            MediaPart("document", MediaRef(path="notes.txt", base_dir=BASE)),
-            "Summarize.",
-        ),
-        assistant("Summary."),
-    ])
+    assert conv == Conversation(
+        [
+            Message("system", [TextPart("Be exact.")]),
+            user(
+                img("scan.png"),
+                MediaPart("audio", MediaRef(path="talk.mp3", base_dir=BASE)),
+                MediaPart("video", MediaRef(url="https://example.com/v.mp4?x=1")),
+                MediaPart("audio", MediaRef(data_uri=uri, mime="audio/wav")),
+                MediaPart("document", MediaRef(path="report.pdf", base_dir=BASE)),
+                MediaPart("document", MediaRef(path="notes.txt", base_dir=BASE)),
+                "Summarize.",
+            ),
+            assistant("Summary."),
+        ]
+    )
 
 
 def test_prompt_completion_without_files_and_empty_system():
@@ -380,13 +470,24 @@ def test_split_files_keeps_data_uris_whole():
 @pytest.mark.parametrize(
     "row, field, reason",
     [
-        ({"prompt": "x", "completion": "y", "files": "a.png,model.bin"}, "files[1]",
-         "cannot tell the kind of media of 'model.bin' from its extension (known: aac, avi, bmp, flac, gif, jpeg, "
-         "jpg, m4a, m4v, md, mkv, mov, mp3, mp4, mpeg, mpg, oga, ogg, opus, pdf, png, tif, tiff, txt, wav, webm, webp)"),
+        (
+            {"prompt": "x", "completion": "y", "files": "a.png,model.bin"},
+            "files[1]",
+            "cannot tell the kind of media of 'model.bin' from its extension (known: aac, avi, bmp, flac, gif, jpeg, "
+            "jpg, m4a, m4v, md, mkv, mov, mp3, mp4, mpeg, mpg, oga, "
+            "ogg, opus, pdf, png, tif, tiff, txt, wav, webm, webp)",
+        ),
         ({"prompt": "x"}, "completion", "the row has no 'completion' column"),
-        ({"prompt": "x", "completion": 3}, "completion", "'completion' is a int, expected a string or a list of messages"),
-        ({"prompt": "x", "completion": "y", "files": "ftp://host/a.png"}, "files[0]",
-         "unsupported URL scheme 'ftp' in 'ftp://host/a.png' (use http(s), a data URI or a file name)"),
+        (
+            {"prompt": "x", "completion": 3},
+            "completion",
+            "'completion' is a int, expected a string or a list of messages",
+        ),
+        (
+            {"prompt": "x", "completion": "y", "files": "ftp://host/a.png"},
+            "files[0]",
+            "unsupported URL scheme 'ftp' in 'ftp://host/a.png' (use http(s), a data URI or a file name)",
+        ),
     ],
 )
 def test_prompt_completion_malformed_rows(row, field, reason):
@@ -407,13 +508,15 @@ def test_alpaca_instruction_input_output_with_images_and_history():
         "images": ["pic.png"],
     }
     conv = convert("alpaca", row)
-    assert conv == Conversation([
-        Message("system", [TextPart("You translate French.")]),
-        user(img("pic.png"), "Translate: chien"),
-        assistant("dog"),
-        user("Translate.\nchat"),
-        assistant("cat"),
-    ])
+    assert conv == Conversation(
+        [
+            Message("system", [TextPart("You translate French.")]),
+            user(img("pic.png"), "Translate: chien"),
+            assistant("dog"),
+            user("Translate.\nchat"),
+            assistant("cat"),
+        ]
+    )
 
 
 def test_alpaca_image_tag_and_missing_output():

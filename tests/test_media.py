@@ -73,10 +73,16 @@ def _fresh_archives():
 # -- images ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("maker,name", [
-    (mf.make_png, "a.png"), (mf.make_jpeg, "a.jpg"), (mf.make_webp, "a.webp"),
-    (mf.make_bmp, "a.bmp"), (mf.make_tiff, "a.tiff"),
-])
+@pytest.mark.parametrize(
+    "maker,name",
+    [
+        (mf.make_png, "a.png"),
+        (mf.make_jpeg, "a.jpg"),
+        (mf.make_webp, "a.webp"),
+        (mf.make_bmp, "a.bmp"),
+        (mf.make_tiff, "a.tiff"),
+    ],
+)
 def test_still_formats_decode_to_rgb_with_their_colour(tmp_path, maker, name):
     maker(tmp_path / name, size=(30, 20), color=(200, 30, 30))
     img = at(tmp_path, "image", name)
@@ -101,12 +107,18 @@ def test_exif_orientation_is_applied(tmp_path):
     assert close(img.getpixel((10, 5)), (255, 0, 0)) and close(img.getpixel((10, 35)), (0, 0, 255))
 
 
-@pytest.mark.parametrize("mode,color,expected", [
-    ("L", (200, 30, 30), (76, 76, 76)), ("P", (200, 30, 30), (200, 30, 30)),
-    ("CMYK", (200, 30, 30), (200, 30, 30)), ("LA", (200, 30, 30), (76, 76, 76)),
-    ("RGBA", (200, 30, 30), (200, 30, 30)), ("1", (255, 255, 255), (255, 255, 255)),
-    ("1", (0, 0, 0), (0, 0, 0)),
-])
+@pytest.mark.parametrize(
+    "mode,color,expected",
+    [
+        ("L", (200, 30, 30), (76, 76, 76)),
+        ("P", (200, 30, 30), (200, 30, 30)),
+        ("CMYK", (200, 30, 30), (200, 30, 30)),
+        ("LA", (200, 30, 30), (76, 76, 76)),
+        ("RGBA", (200, 30, 30), (200, 30, 30)),
+        ("1", (255, 255, 255), (255, 255, 255)),
+        ("1", (0, 0, 0), (0, 0, 0)),
+    ],
+)
 def test_every_mode_becomes_rgb(tmp_path, mode, color, expected):
     ext = ".jpg" if mode == "CMYK" else ".png"
     mf.make_image(tmp_path / f"m{ext}", (8, 8), color, mode)
@@ -132,9 +144,13 @@ def test_image_size_applies_to_every_source(tmp_path):
     mf.make_zip(tmp_path / "m.zip", {"in/a.png": p})
     s = MediaSettings(image_size=(12, 10), resample="lanczos")
     sources = [
-        dict(path="a.png", base_dir=str(tmp_path)), dict(path="in/a.png", base_dir=str(tmp_path / "m.zip")),
-        dict(obj=raw), dict(base64=b64), dict(data_uri="data:image/png;base64," + b64),
-        dict(obj=Image.open(p)), dict(obj=np.asarray(Image.open(p))),
+        dict(path="a.png", base_dir=str(tmp_path)),
+        dict(path="in/a.png", base_dir=str(tmp_path / "m.zip")),
+        dict(obj=raw),
+        dict(base64=b64),
+        dict(data_uri="data:image/png;base64," + b64),
+        dict(obj=Image.open(p)),
+        dict(obj=np.asarray(Image.open(p))),
     ]
     for ref in sources:
         img = decode("image", s, **ref)
@@ -143,9 +159,13 @@ def test_image_size_applies_to_every_source(tmp_path):
 
 def _png_header_only(path: Path, w: int, h: int) -> Path:
     """A PNG that declares w x h pixels but holds no pixel data: decoding it would fail."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IEND", b""))
+
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -187,9 +207,15 @@ def test_data_uri_mime_must_match_the_part(tmp_path):
 # -- audio ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("maker,name", [
-    (mf.make_wav, "a.wav"), (mf.make_flac, "a.flac"), (mf.make_ogg, "a.ogg"), (mf.make_mp3, "a.mp3"),
-])
+@pytest.mark.parametrize(
+    "maker,name",
+    [
+        (mf.make_wav, "a.wav"),
+        (mf.make_flac, "a.flac"),
+        (mf.make_ogg, "a.ogg"),
+        (mf.make_mp3, "a.mp3"),
+    ],
+)
 def test_audio_files_become_mono_float32_at_the_processor_rate(tmp_path, maker, name):
     maker(tmp_path / name, seconds=0.5, sr=22_050, freq=440.0, channels=2)
     y = at(tmp_path, "audio", name)
@@ -241,7 +267,9 @@ def test_video_files_are_sampled_by_time(tmp_path, maker, name):
     assert isinstance(clip, VideoClip)
     assert (clip.fps, clip.total_frames, clip.indices, clip.duration) == (4.0, 8, [0, 2, 4, 6], 2.0)
     assert all(f.mode == "RGB" and f.size == (32, 24) for f in clip.frames)
-    assert [abs(f.getpixel((16, 12))[0] - mf.frame_level(i)) <= 6 for f, i in zip(clip.frames, clip.indices)] == [True] * 4
+    assert [abs(f.getpixel((16, 12))[0] - mf.frame_level(i)) <= 6 for f, i in zip(clip.frames, clip.indices)] == [
+        True
+    ] * 4
     capped = at(tmp_path, "video", name, MediaSettings(video_fps=4.0, video_max_frames=3))
     assert capped.indices == [0, 2, 5] and len(capped.frames) == 3
 
@@ -277,11 +305,14 @@ def test_undecodable_video_is_named(tmp_path):
 
 
 def test_every_media_type_reads_in_place_from_a_zip(tmp_path):
-    z = mf.make_zip(tmp_path / "media.zip", {
-        "imgs/a.png": mf.make_png(tmp_path / "src/a.png", (10, 8), (0, 200, 0)),
-        "snd/a.wav": mf.make_wav(tmp_path / "src/a.wav"),
-        "vid/a.mp4": mf.make_mp4(tmp_path / "src/a.mp4", frames=4),
-    })
+    z = mf.make_zip(
+        tmp_path / "media.zip",
+        {
+            "imgs/a.png": mf.make_png(tmp_path / "src/a.png", (10, 8), (0, 200, 0)),
+            "snd/a.wav": mf.make_wav(tmp_path / "src/a.wav"),
+            "vid/a.mp4": mf.make_mp4(tmp_path / "src/a.mp4", frames=4),
+        },
+    )
     base = str(z)
     assert decode("image", path="imgs/a.png", base_dir=base).getpixel((0, 0)) == (0, 200, 0)
     assert decode("image", path="./imgs//a.png", base_dir=base).size == (10, 8)
@@ -306,7 +337,10 @@ def test_zip_members_escaping_the_archive_are_refused(tmp_path, name):
 
 def test_zip_bombs_are_refused(tmp_path):
     z = mf.make_zip(tmp_path / "bomb.zip", {"big.bmp": b"\x00" * (4 << 20)})
-    with refused(r"zip member 'big.bmp' refused: compression ratio \d+:1 is above 100:1 \(4,194,304 bytes unpacked; looks like a zip bomb\)$"):
+    with refused(
+        r"zip member 'big.bmp' refused: compression ratio \d+:1 is above "
+        r"100:1 \(4,194,304 bytes unpacked; looks like a zip bomb\)$"
+    ):
         decode("image", path="big.bmp", base_dir=str(z))
     many = mf.make_zip(tmp_path / "many.zip", {f"{i}.txt": "x" for i in range(12)})
     with pytest.raises(DataError) as e:
@@ -326,15 +360,19 @@ def test_zip_handles_are_cached_per_process(tmp_path):
 
 
 def _doc_conv(**ref) -> Conversation:
-    return Conversation([
-        Message("user", [TextPart("Read this:"), MediaPart("document", MediaRef(**ref)), TextPart("Summary?")]),
-        Message("assistant", [TextPart("ok")]),
-    ])
+    return Conversation(
+        [
+            Message("user", [TextPart("Read this:"), MediaPart("document", MediaRef(**ref)), TextPart("Summary?")]),
+            Message("assistant", [TextPart("ok")]),
+        ]
+    )
 
 
 def test_pdf_pages_become_images(tmp_path):
     mf.make_pdf(tmp_path / "d.pdf", pages=3, size=(144, 72))
-    conv = expand_documents(_doc_conv(path="d.pdf", base_dir=str(tmp_path)), MediaSettings(pdf_max_pages=2, pdf_dpi=144))
+    conv = expand_documents(
+        _doc_conv(path="d.pdf", base_dir=str(tmp_path)), MediaSettings(pdf_max_pages=2, pdf_dpi=144)
+    )
     parts = conv.messages[0].parts
     assert [type(p).__name__ for p in parts] == ["TextPart", "MediaPart", "MediaPart", "TextPart"]
     pages = [decode_media(p, S) for p in parts[1:3]]
@@ -380,12 +418,36 @@ KIND_OF_EXTENSION = {
     for ext in exts.split()
 }
 KIND_OF_MIME = {
-    **dict.fromkeys(("image/png", "image/jpeg", "image/jpg", "image/webp", "image/gif", "image/bmp",
-                     "image/tiff", "image/svg+xml"), "image"),
-    **dict.fromkeys(("audio/wav", "audio/x-wav", "audio/mpeg", "audio/mp3", "audio/flac", "audio/ogg",
-                     "audio/opus", "audio/mp4", "audio/aac"), "audio"),
-    **dict.fromkeys(("video/mp4", "video/webm", "video/quicktime", "video/x-matroska", "video/x-msvideo",
-                     "video/x-m4v", "video/mpeg"), "video"),
+    **dict.fromkeys(
+        ("image/png", "image/jpeg", "image/jpg", "image/webp", "image/gif", "image/bmp", "image/tiff", "image/svg+xml"),
+        "image",
+    ),
+    **dict.fromkeys(
+        (
+            "audio/wav",
+            "audio/x-wav",
+            "audio/mpeg",
+            "audio/mp3",
+            "audio/flac",
+            "audio/ogg",
+            "audio/opus",
+            "audio/mp4",
+            "audio/aac",
+        ),
+        "audio",
+    ),
+    **dict.fromkeys(
+        (
+            "video/mp4",
+            "video/webm",
+            "video/quicktime",
+            "video/x-matroska",
+            "video/x-msvideo",
+            "video/x-m4v",
+            "video/mpeg",
+        ),
+        "video",
+    ),
     **dict.fromkeys(("application/pdf", "text/plain", "text/markdown"), "document"),
     **dict.fromkeys(("application/octet-stream", "application/zip", "text/html", "text/csv"), None),
 }
@@ -449,7 +511,10 @@ def test_document_mime_types_are_not_images_or_audio():
 
 def test_markdown_and_text_by_extension_or_mime_become_text(tmp_path):
     mf.make_txt(tmp_path / "r.md", "# Title\n")
-    assert expand_documents(_doc_conv(path="r.md", base_dir=str(tmp_path)), S).messages[0].text == "Read this:# Title\nSummary?"
+    assert (
+        expand_documents(_doc_conv(path="r.md", base_dir=str(tmp_path)), S).messages[0].text
+        == "Read this:# Title\nSummary?"
+    )
     md = base64.b64encode(b"*hi*").decode()
     conv = expand_documents(_doc_conv(base64=md, mime=refs.mime_of_name("notes.md")), S)
     assert conv.messages[0].text == "Read this:*hi*Summary?"
@@ -465,11 +530,19 @@ def test_documents_and_videos_go_through_preprocessing(tiny_ckpt, tmp_path):
     mf.make_mp4(tmp_path / "v.mp4", frames=8, fps=4, size=(56, 56))
     rp = row_processor(tiny_ckpt("qwen2_vl"), tmp_path, pdf_max_pages=2, video_max_frames=4, video_fps=1.0)
     assert (rp.s.media.pdf_max_pages, rp.s.media.video_max_frames, rp.s.media.video_fps) == (2, 4, 1.0)
-    row = {"messages": [
-        {"role": "user", "content": [{"type": "document", "path": "d.pdf"}, {"type": "video", "path": "v.mp4"},
-                                     {"type": "text", "text": "What is this?"}]},
-        {"role": "assistant", "content": "a report"},
-    ]}
+    row = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "document", "path": "d.pdf"},
+                    {"type": "video", "path": "v.mp4"},
+                    {"type": "text", "text": "What is this?"},
+                ],
+            },
+            {"role": "assistant", "content": "a report"},
+        ]
+    }
     enc = encode_row(rp, row, str(tmp_path))
     assert supervised_text(rp, enc) == "a report<|im_end|>"
     assert enc["n_media"] == 3  # two rendered pages and the video

@@ -22,10 +22,15 @@ def _img(path, color="red", size=(64, 48)):
 
 
 def _row(answer="red", images=("imgs/a.png",)):
-    return {"messages": [
-        {"role": "user", "content": [*({"type": "image", "path": p} for p in images), {"type": "text", "text": "Color?"}]},
-        {"role": "assistant", "content": answer},
-    ]}
+    return {
+        "messages": [
+            {
+                "role": "user",
+                "content": [*({"type": "image", "path": p} for p in images), {"type": "text", "text": "Color?"}],
+            },
+            {"role": "assistant", "content": answer},
+        ]
+    }
 
 
 def _bad_rows(tmp_path):
@@ -99,8 +104,10 @@ def test_val_set_size_reuses_the_cache(tiny_ckpt, tmp_path):
 def test_legacy_images_column_uses_every_image(tiny_ckpt, tmp_path):
     _img(tmp_path / "a.png", "red")
     _img(tmp_path / "b.png", "blue", (48, 64))
-    row = {"messages": [{"role": "user", "content": "Colors?"}, {"role": "assistant", "content": "red, blue"}],
-           "images": ["a.png", "b.png"]}
+    row = {
+        "messages": [{"role": "user", "content": "Colors?"}, {"role": "assistant", "content": "red, blue"}],
+        "images": ["a.png", "b.png"],
+    }
     data = write_jsonl(tmp_path / "data.jsonl", [row])
     cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path)
     settings, proc = settings_from_config(cfg)
@@ -125,8 +132,12 @@ def _write_cfg(tmp_path, ckpt, rows):
     import yaml
 
     data = write_jsonl(tmp_path / "data.jsonl", rows)
-    cfg = {"base_model": str(ckpt), "datasets": [{"path": str(data)}],
-           "dataset_prepared_path": str(tmp_path / "prep"), "output_dir": str(tmp_path / "out")}
+    cfg = {
+        "base_model": str(ckpt),
+        "datasets": [{"path": str(data)}],
+        "dataset_prepared_path": str(tmp_path / "prep"),
+        "output_dir": str(tmp_path / "out"),
+    }
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -147,7 +158,10 @@ def test_inspect_json_lists_rows_with_labels(tiny_ckpt, tmp_path, capsys):
     cfg = _write_cfg(tmp_path, tiny_ckpt("qwen2_vl"), [_row(), _row("blue")])
     assert main(["inspect", str(cfg), "--rows", "2", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["dataset"], r["row"]) for r in rows] == [(str(tmp_path / "data.jsonl"), 0), (str(tmp_path / "data.jsonl"), 1)]
+    assert [(r["dataset"], r["row"]) for r in rows] == [
+        (str(tmp_path / "data.jsonl"), 0),
+        (str(tmp_path / "data.jsonl"), 1),
+    ]
     assert all(len(r["input_ids"]) == len(r["labels"]) for r in rows)
     assert main(["inspect", str(cfg), "--rows", "1"]) == 0
     assert "supervised" in capsys.readouterr().out
@@ -168,8 +182,11 @@ def test_template_without_end_of_turn_is_refused_with_a_hint(tiny_ckpt, tmp_path
     bare = "{% for m in messages %}{{ m['role'] }}: {{ m['content'][0]['text'] }}\n{% endfor %}"
     rp = row_processor(tiny_ckpt("qwen2_vl"), tmp_path, chat_template_jinja=bare)
     row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"}]}
-    with pytest.raises(ConfigError, match=r"does not end assistant turns with '<\|im_end\|>' \(family qwen2_vl\); "
-                                          r"set `chat_template: qwen2_vl`"):
+    with pytest.raises(
+        ConfigError,
+        match=r"does not end assistant turns with '<\|im_end\|>' \(family qwen2_vl\); "
+        r"set `chat_template: qwen2_vl`",
+    ):
         encode_row(rp, row)
 
 
@@ -198,8 +215,9 @@ def test_inspect_json_stdout_is_clean_while_logs_go_to_stderr(tiny_ckpt, tmp_pat
     _img(tmp_path / "imgs/a.png")
     cfg = _write_cfg(tmp_path, tiny_ckpt("qwen2_vl"), [_row(), _row(images=("imgs/nope.png",))])
     (tmp_path / "cfg.yaml").write_text((tmp_path / "cfg.yaml").read_text() + "on_bad_rows: skip\ntorch_threads: 1\n")
-    proc = subprocess.run([sys.executable, "-m", "mmtune.cli", "inspect", str(cfg), "--json"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmtune.cli", "inspect", str(cfg), "--json"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert [r["row"] for r in json.loads(proc.stdout)] == [0]
     assert "dropped 1 of 2 rows" in proc.stderr

@@ -56,8 +56,12 @@ def real_qwen(tiny_ckpt, tmp_path_factory) -> Path:
     tiny = AutoProcessor.from_pretrained(src)
     template = get_family("qwen2_vl").chat_template
     real.chat_template = template
-    Qwen2VLProcessor(image_processor=tiny.image_processor, video_processor=tiny.video_processor,
-                     tokenizer=real, chat_template=template).save_pretrained(out)
+    Qwen2VLProcessor(
+        image_processor=tiny.image_processor,
+        video_processor=tiny.video_processor,
+        tokenizer=real,
+        chat_template=template,
+    ).save_pretrained(out)
     model = Qwen2VLForConditionalGeneration.from_pretrained(src)
     model.resize_token_embeddings(len(real))
     ids = real.convert_tokens_to_ids
@@ -119,11 +123,16 @@ def test_awkward_answers_supervise_exactly_the_answer(request, tmp_path, case, f
     fixture, eot, placeholder, per_image = REAL[family]
     answer = AWKWARD[case]
     rp = _rp(request.getfixturevalue(fixture), tmp_path)
-    row = {"messages": [
-        {"role": "system", "content": ""},
-        {"role": "user", "content": [{"type": "image", "path": _image(tmp_path)}, {"type": "text", "text": "Say it."}]},
-        {"role": "assistant", "content": answer},
-    ]}
+    row = {
+        "messages": [
+            {"role": "system", "content": ""},
+            {
+                "role": "user",
+                "content": [{"type": "image", "path": _image(tmp_path)}, {"type": "text", "text": "Say it."}],
+            },
+            {"role": "assistant", "content": answer},
+        ]
+    }
     out = rp(RowTask("t.jsonl", str(tmp_path), "chat_template", 0, row))
     assert isinstance(out, dict), str(out)
     tok = rp.processor.tokenizer
@@ -147,12 +156,17 @@ def test_awkward_answers_supervise_exactly_the_answer(request, tmp_path, case, f
 def test_image_in_a_later_turn_and_newline_answers(request, tmp_path, family):
     fixture, eot, _, _ = REAL[family]
     rp = _rp(request.getfixturevalue(fixture), tmp_path)
-    row = {"messages": [
-        {"role": "user", "content": "Hello"},
-        {"role": "assistant", "content": "\nHi."},
-        {"role": "user", "content": [{"type": "text", "text": "And this?"}, {"type": "image", "path": _image(tmp_path)}]},
-        {"role": "assistant", "content": "\n\n- red\n- square"},
-    ]}
+    row = {
+        "messages": [
+            {"role": "user", "content": "Hello"},
+            {"role": "assistant", "content": "\nHi."},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "And this?"}, {"type": "image", "path": _image(tmp_path)}],
+            },
+            {"role": "assistant", "content": "\n\n- red\n- square"},
+        ]
+    }
     out = rp(RowTask("t.jsonl", str(tmp_path), "chat_template", 0, row))
     assert isinstance(out, dict), str(out)
     tok = rp.processor.tokenizer
@@ -162,9 +176,15 @@ def test_image_in_a_later_turn_and_newline_answers(request, tmp_path, family):
 def test_a_run_of_newline_answers_trains(real_qwen, tmp_path):
     """The defect this guards: one answer starting with a newline aborted preprocessing and training."""
     img = _image(tmp_path)
-    rows = [{"messages": [{"role": "user", "content": [{"type": "image", "path": img}, {"type": "text", "text": q}]},
-                          {"role": "assistant", "content": a}]}
-            for q, a in [("Color?", "\nred"), ("Shape?", "\n\nsquare"), ("Both?", "red square")]]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image", "path": img}, {"type": "text", "text": q}]},
+                {"role": "assistant", "content": a},
+            ]
+        }
+        for q, a in [("Color?", "\nred"), ("Shape?", "\n\nsquare"), ("Both?", "red square")]
+    ]
     result = run_training(real_qwen, rows, tmp_path, max_steps=2, micro_batch_size=1, on_bad_rows="error")
     assert result.metrics["data_rows_kept"] == 3 and result.metrics["data_rows_dropped"] == 0
     assert result.metrics["steps"] == 2
@@ -181,8 +201,10 @@ def test_a_row_that_makes_family_code_raise_is_one_bad_row(tiny_ckpt, tmp_path, 
         return original(cls, processor, text, media)
 
     monkeypatch.setattr(fam, "chunk_ids", classmethod(flaky))
-    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "ok"}]}
-            for q in ("fine", "boom", "also fine")]
+    rows = [
+        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "ok"}]}
+        for q in ("fine", "boom", "also fine")
+    ]
     data = write_jsonl(tmp_path / "rows.jsonl", rows)
     cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, on_bad_rows="skip")
     settings, proc = settings_from_config(cfg)

@@ -49,8 +49,12 @@ def test_json_column_lists_of_different_lengths(tmp_path):
 
 def test_jsonl_keeps_mixed_content_types_and_late_columns(tmp_path):
     rows = [
-        {"messages": [{"role": "user", "content": [{"type": "image", "path": "a.png"}, {"type": "text", "text": "hi"}]},
-                      {"role": "assistant", "content": "ok"}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image", "path": "a.png"}, {"type": "text", "text": "hi"}]},
+                {"role": "assistant", "content": "ok"},
+            ]
+        },
         {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}], "images": ["b.png"]},
     ]
     p = tmp_path / "d.jsonl"
@@ -104,8 +108,13 @@ def test_parquet_with_image_feature_reads_undecoded_bytes(tmp_path):
     png = make_png(tmp_path / "a.png")
     ds = datasets.Dataset.from_dict(
         {"prompt": ["color?"], "completion": ["red"], "images": [[{"bytes": png.read_bytes(), "path": None}]]},
-        features=datasets.Features({"prompt": datasets.Value("string"), "completion": datasets.Value("string"),
-                                    "images": datasets.List(datasets.Image())}),
+        features=datasets.Features(
+            {
+                "prompt": datasets.Value("string"),
+                "completion": datasets.Value("string"),
+                "images": datasets.List(datasets.Image()),
+            }
+        ),
     )
     ds.to_parquet(str(tmp_path / "d.parquet"))
     (row,) = rows_of(tmp_path / "d.parquet")
@@ -178,7 +187,9 @@ def test_unreachable_hub_name_is_a_clear_config_error(monkeypatch):
     # Offline mode fails at once, the same way as a machine without network (after retries).
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(ConfigError, match=r"dataset 'mmtune-test/made-up-name' could not be reached on the Hugging Face Hub"):
+    with pytest.raises(
+        ConfigError, match=r"dataset 'mmtune-test/made-up-name' could not be reached on the Hugging Face Hub"
+    ):
         load_rows(DatasetConfig(path="mmtune-test/made-up-name"))
 
 

@@ -45,5 +45,7 @@ def test_add_vision_id_labels_stay_exact(tiny_ckpt, tmp_path):
 
 
 def test_add_vision_id_is_refused_where_the_template_has_no_such_option(tiny_ckpt, tmp_path):
-    with pytest.raises(ConfigError, match="add_vision_id: the chat template of model family 'gemma3' has no such option"):
+    with pytest.raises(
+        ConfigError, match="add_vision_id: the chat template of model family 'gemma3' has no such option"
+    ):
         row_processor(tiny_ckpt("gemma3"), tmp_path, add_vision_id=True)

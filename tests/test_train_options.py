@@ -30,8 +30,20 @@ def test_predict_cli_on_trained_output(tiny_ckpt, tmp_path, capsys):
     result = run_training(tiny_ckpt(FIRST), rows, tmp_path, max_steps=2)
     images = [str(tmp_path / a), str(tmp_path / b)]
     capsys.readouterr()  # the training logs
-    code = main(["predict", str(result.output_dir), "--image", images[0], "--image", images[1],
-                 "--prompt", "What colors are these?", "--max-new-tokens", "3"])
+    code = main(
+        [
+            "predict",
+            str(result.output_dir),
+            "--image",
+            images[0],
+            "--image",
+            images[1],
+            "--prompt",
+            "What colors are these?",
+            "--max-new-tokens",
+            "3",
+        ]
+    )
     assert code == 0
     # it prints the answer and nothing else
     answer = Predictor(result.output_dir).generate("What colors are these?", images=images, max_new_tokens=3)
@@ -61,8 +73,9 @@ def test_checkpoints_are_saved_and_training_resumes(tiny_ckpt, tmp_path):
     first = run_training(tiny_ckpt(FIRST), rows, tmp_path, max_steps=4, save_steps=2)
     ckpt = first.output_dir / "checkpoint-4"
     assert (ckpt / "adapter_model.safetensors").exists() and (ckpt / "optimizer.pt").exists()
-    resumed = run_training(tiny_ckpt(FIRST), rows, tmp_path, max_steps=6, save_steps=2,
-                           resume_from_checkpoint=str(ckpt))
+    resumed = run_training(
+        tiny_ckpt(FIRST), rows, tmp_path, max_steps=6, save_steps=2, resume_from_checkpoint=str(ckpt)
+    )
     assert resumed.metrics["steps"] == 6
     assert len(resumed.losses) == 2  # only steps 5 and 6 ran
 
@@ -72,8 +85,10 @@ def test_checkpoints_are_saved_and_training_resumes(tiny_ckpt, tmp_path):
     [
         (None, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
         (["q_proj", "v_proj"], {"q_proj", "v_proj"}),
-        (r"model.language_model.layers.[\d]+.(mlp|cross_attn|self_attn).(up|down|gate|q|k|v|o)_proj",
-         {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
+        (
+            r"model.language_model.layers.[\d]+.(mlp|cross_attn|self_attn).(up|down|gate|q|k|v|o)_proj",
+            {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+        ),
     ],
 )
 def test_lora_targets_stay_in_the_language_model(tiny_ckpt, tmp_path, targets, expected):

@@ -29,17 +29,19 @@ def _assistant(text):
 
 GOOD = {"messages": [_user("Color?", _image("red.png")), _assistant("Red.")]}
 PLANTED = [
-    GOOD,                                                                                # 0 ok
-    {"messages": [_user("Color?", _image("missing.png")), _assistant("Red.")]},          # 1 missing image
-    {"messages": [_user("Color?", _image("broken.png")), _assistant("Red.")]},           # 2 undecodable image
-    {"messages": [_user("Hello?")]},                                                     # 3 no assistant turn
-    {"messages": [_user("Hi"), _assistant("Hello."), _user("Bye")]},                     # 4 last turn is user
-    {"messages": [{"role": "robot", "content": "beep"}, _assistant("Hi.")]},             # 5 unknown role
-    {"messages": [{"role": "user", "content": "<image> and <image>?"}, _assistant("Two.")],
-     "images": ["red.png"]},                                                             # 6 placeholder count
-    {"messages": [_user("Tell me everything."), _assistant("word " * 150)]},             # 7 too long
+    GOOD,  # 0 ok
+    {"messages": [_user("Color?", _image("missing.png")), _assistant("Red.")]},  # 1 missing image
+    {"messages": [_user("Color?", _image("broken.png")), _assistant("Red.")]},  # 2 undecodable image
+    {"messages": [_user("Hello?")]},  # 3 no assistant turn
+    {"messages": [_user("Hi"), _assistant("Hello."), _user("Bye")]},  # 4 last turn is user
+    {"messages": [{"role": "robot", "content": "beep"}, _assistant("Hi.")]},  # 5 unknown role
+    {
+        "messages": [{"role": "user", "content": "<image> and <image>?"}, _assistant("Two.")],
+        "images": ["red.png"],
+    },  # 6 placeholder count
+    {"messages": [_user("Tell me everything."), _assistant("word " * 150)]},  # 7 too long
     {"messages": [_user("Listen.", {"type": "audio", "path": "tone.wav"}), _assistant("A tone.")]},  # 8 audio
-    {"messages": [_user("Again?", _image("red.png")), _assistant("Still red.")]},        # 9 ok
+    {"messages": [_user("Again?", _image("red.png")), _assistant("Still red.")]},  # 9 ok
 ]
 
 
@@ -64,11 +66,14 @@ def project(tmp_path, tiny_ckpt):
         (tmp_path / name).write_text(yaml.safe_dump(cfg))
         return str(tmp_path / name)
 
-    bad = write("bad.yaml", [
-        {"path": "media/planted.jsonl"},
-        {"path": "sheet.csv", "type": "prompt_completion", "split": "train[1:]", "media_dir": "media"},
-        {"path": "media/absent.jsonl"},
-    ])
+    bad = write(
+        "bad.yaml",
+        [
+            {"path": "media/planted.jsonl"},
+            {"path": "sheet.csv", "type": "prompt_completion", "split": "train[1:]", "media_dir": "media"},
+            {"path": "media/absent.jsonl"},
+        ],
+    )
     clean = write("clean.yaml", [{"path": "media/clean.jsonl"}])
     return tmp_path, bad, clean
 
@@ -79,9 +84,14 @@ def test_validate_lists_exactly_the_planted_rows(project):
     probs = report.problems
     assert [(p["dataset"], p["row"]) for p in probs] == [
         ("media/absent.jsonl", None),
-        ("media/planted.jsonl", 1), ("media/planted.jsonl", 2), ("media/planted.jsonl", 3),
-        ("media/planted.jsonl", 4), ("media/planted.jsonl", 5), ("media/planted.jsonl", 6),
-        ("media/planted.jsonl", 7), ("media/planted.jsonl", 8),
+        ("media/planted.jsonl", 1),
+        ("media/planted.jsonl", 2),
+        ("media/planted.jsonl", 3),
+        ("media/planted.jsonl", 4),
+        ("media/planted.jsonl", 5),
+        ("media/planted.jsonl", 6),
+        ("media/planted.jsonl", 7),
+        ("media/planted.jsonl", 8),
         ("sheet.csv", 1),
     ]
     by_row = {(p["dataset"], p["row"]): p for p in probs}
@@ -95,14 +105,26 @@ def test_validate_lists_exactly_the_planted_rows(project):
     assert by_row[("media/planted.jsonl", 1)]["error"].startswith("image 'missing.png' not found (looked in ")
     assert by_row[("media/planted.jsonl", 2)]["error"].startswith("image 'broken.png' could not be decoded")
     check(("media/planted.jsonl", 3), "messages", "row has no assistant turn (nothing to train on)")
-    check(("media/planted.jsonl", 4), "messages", "the last turn is 'user'; a training row must end with an assistant turn")
-    check(("media/planted.jsonl", 5), "messages[0].role",
-          "unknown role 'robot' (known roles: assistant, developer, gpt, human, model, system, tool, user)")
+    check(
+        ("media/planted.jsonl", 4),
+        "messages",
+        "the last turn is 'user'; a training row must end with an assistant turn",
+    )
+    check(
+        ("media/planted.jsonl", 5),
+        "messages[0].role",
+        "unknown role 'robot' (known roles: assistant, developer, gpt, human, model, system, tool, user)",
+    )
     check(("media/planted.jsonl", 6), "images", "2 <image> placeholder(s) in the text but 1 item(s) in column 'images'")
     assert by_row[("media/planted.jsonl", 7)]["field"] == "length"
-    assert by_row[("media/planted.jsonl", 7)]["error"].endswith("more than sequence_len 160 (dropped: multimodal rows are never cut)")
-    check(("media/planted.jsonl", 8), "audio",
-          "audio input is not supported by model family 'qwen2_vl' (it takes: image, video)")
+    assert by_row[("media/planted.jsonl", 7)]["error"].endswith(
+        "more than sequence_len 160 (dropped: multimodal rows are never cut)"
+    )
+    check(
+        ("media/planted.jsonl", 8),
+        "audio",
+        "audio input is not supported by model family 'qwen2_vl' (it takes: image, video)",
+    )
     assert by_row[("sheet.csv", 1)]["error"].startswith("image 'gone.png' not found")
     assert (report.rows_total, report.rows_ok) == (12, 3)
     assert [(d.label, d.format, d.rows, d.ok, d.problems) for d in report.datasets] == [

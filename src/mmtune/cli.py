@@ -103,8 +103,11 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from mmtune.outputs.predict import Predictor
 
     pred = Predictor(a.output_dir)
-    print(pred.generate(a.prompt, images=a.image or [], audio=a.audio or [], videos=a.video or [],
-                        max_new_tokens=a.max_new_tokens))
+    print(
+        pred.generate(
+            a.prompt, images=a.image or [], audio=a.audio or [], videos=a.video or [], max_new_tokens=a.max_new_tokens
+        )
+    )
     return 0
 
 
@@ -178,9 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--list", action="store_true", help="list the families and whether each has a tiny recipe")
     s.add_argument("--seed", type=int, default=0)
     for name, what in (
-        ("hidden", "language model hidden size"), ("layers", "language model layers"),
-        ("vision-dim", "vision tower width"), ("vision-layers", "vision tower layers"),
-        ("audio-dim", "audio encoder width"), ("audio-layers", "audio encoder layers"),
+        ("hidden", "language model hidden size"),
+        ("layers", "language model layers"),
+        ("vision-dim", "vision tower width"),
+        ("vision-layers", "vision tower layers"),
+        ("audio-dim", "audio encoder width"),
+        ("audio-layers", "audio encoder layers"),
     ):
         s.add_argument(f"--{name}", type=int, default=None, help=f"{what} (where the family has one)")
     s.set_defaults(fn=cmd_tiny)

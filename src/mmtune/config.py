@@ -24,42 +24,12 @@ from pydantic import (
     model_validator,
 )
 
+from mmtune.axolotl_keys import ALWAYS_PREPROCESSES_KEYS, AXOLOTL_KEYS_WITHOUT_EFFECT
 from mmtune.errors import ConfigError
 
 log = logging.getLogger("mmtune")
 
-# Keys of Axolotl's config schema that mmtune accepts but does not act on (yet). One place.
-AXOLOTL_KEYS_WITHOUT_EFFECT: frozenset[str] = frozenset(
-    {
-        "flash_attention", "sdp_attention", "xformers_attention", "flex_attention", "s2_attention",
-        "tf32", "float16", "bfloat16", "wandb_project", "wandb_entity", "wandb_watch",
-        "wandb_name", "wandb_log_model", "wandb_mode", "wandb_run_id", "mlflow_tracking_uri",
-        "mlflow_experiment_name", "comet_api_key", "comet_workspace", "comet_project_name",
-        "deepspeed", "fsdp", "fsdp_config", "fsdp_version", "special_tokens", "tokens", "strict",
-        "hub_model_id", "hub_strategy", "push_to_hub", "push_dataset_to_hub", "hf_use_auth_token",
-        "eval_sample_packing", "pad_to_sequence_len", "group_by_length", "early_stopping_patience",
-        "local_rank", "evals_per_epoch", "saves_per_epoch", "eval_table_size",
-        "eval_max_new_tokens", "eval_causal_lm_metrics", "debug", "auto_resume_from_checkpoints",
-        "trust_remote_code", "tokenizer_type", "model_type", "tokenizer_config", "tokenizer_use_fast",
-        "tokenizer_legacy", "base_model_config", "is_llama_derived_model", "is_mistral_derived_model",
-        "is_qwen_derived_model", "unfrozen_parameters", "lora_fan_in_fan_out", "lora_model_dir",
-        "gptq", "torch_compile", "torch_compile_backend", "plugins", "liger_rope", "liger_rms_norm",
-        "liger_glu_activation", "liger_layer_norm", "liger_fused_linear_cross_entropy",
-        "cut_cross_entropy", "ddp_timeout", "ddp_bucket_cap_mb", "ddp_broadcast_buffers",
-        "save_total_limit", "save_safetensors", "save_strategy", "eval_strategy",
-        "evaluation_strategy", "shuffle_merged_datasets", "dataset_exact_deduplication",
-        "chat_template_kwargs", "train_on_eos", "eot_tokens", "lora_on_cpu", "peft_layers_to_transform",
-        "neftune_noise_alpha", "loss_watchdog_threshold", "loss_watchdog_patience",
-        "gradient_checkpointing_kwargs", "activation_offloading", "use_tensorboard", "use_wandb",
-        "sequence_parallel_degree", "low_cpu_mem_usage", "dataset_keep_in_memory",
-        "default_system_message", "micro_batch_size_per_gpu", "max_memory", "gpu_memory_limit",
-        "resize_token_embeddings_to_32x", "embeddings_skip_upcast", "batch_flattening",
-        "include_tokens_per_second", "dataloader_pin_memory", "dataloader_prefetch_factor",
-        "dataloader_drop_last",
-    }
-)
-# Accepted for compatibility; mmtune always preprocesses, so they cannot have an effect.
-ALWAYS_PREPROCESSES_KEYS = frozenset({"skip_prepare_dataset", "remove_unused_columns"})
+__all__ = ["ALWAYS_PREPROCESSES_KEYS", "AXOLOTL_KEYS_WITHOUT_EFFECT", "Config", "DatasetConfig"]
 
 
 class _Strict(BaseModel):
@@ -101,7 +71,8 @@ class Config(_Strict):
         None, description="A transformers processor class name; empty or AutoProcessor: the family's default loading."
     )
     chat_template: str | None = Field(
-        None, description="A template name of the model's family, 'tokenizer_default', or empty for the checkpoint's own."
+        None,
+        description="A template name of the model's family, 'tokenizer_default', or empty for the checkpoint's own.",
     )
     chat_template_jinja: str | None = Field(None, description="A Jinja chat template given inline.")
     # -- data --------------------------------------------------------------------------------
@@ -116,8 +87,12 @@ class Config(_Strict):
         description="A row longer than sequence_len: 'drop' it (reported with its reason; a multimodal row is "
         "never cut, which would split media tokens) or treat it as a bad row ('error').",
     )
-    image_size: int | tuple[int, int] | None = Field(None, description="Resize every image to this (int: square; [w, h]).")
-    image_resize_algorithm: Literal["bilinear", "bicubic", "lanczos"] = Field("bilinear", description="Resampling filter for image_size.")
+    image_size: int | tuple[int, int] | None = Field(
+        None, description="Resize every image to this (int: square; [w, h])."
+    )
+    image_resize_algorithm: Literal["bilinear", "bicubic", "lanczos"] = Field(
+        "bilinear", description="Resampling filter for image_size."
+    )
     video_fps: float = Field(2.0, gt=0, description="Video frames are sampled evenly at this many per second.")
     video_max_frames: int = Field(16, gt=0, description="At most this many frames per video (sampled evenly).")
     pdf_max_pages: int = Field(8, gt=0, description="PDF documents: only the first N pages become images.")
@@ -126,35 +101,48 @@ class Config(_Strict):
     roles_to_train: list[str] = Field(
         default_factory=lambda: ["assistant"], description="Roles whose content (and end-of-turn) is trained on."
     )
-    sample_packing: bool = Field(False, description="Accepted; not supported for multimodal rows yet (a warning says so).")
+    sample_packing: bool = Field(
+        False, description="Accepted; not supported for multimodal rows yet (a warning says so)."
+    )
     # -- adapter -----------------------------------------------------------------------------
-    adapter: Literal["lora", "qlora"] | None = Field(None, description="lora, qlora (4-bit base), or empty for full fine-tuning.")
+    adapter: Literal["lora", "qlora"] | None = Field(
+        None, description="lora, qlora (4-bit base), or empty for full fine-tuning."
+    )
     lora_r: int = Field(8, gt=0, description="LoRA rank.")
     lora_alpha: int = Field(16, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA input.")
     lora_target_modules: list[str] | str | None = Field(
-        None, description="Module names, or one regex on full module names. Default: the language model's attention and MLP."
+        None,
+        description="Module names, or one regex on full module names. Default: the language model's attention and MLP.",
     )
     lora_target_linear: bool = Field(False, description="LoRA on every linear layer of the language model.")
-    lora_modules_to_save: list[str] | None = Field(None, description="Modules trained fully and saved with the adapter.")
+    lora_modules_to_save: list[str] | None = Field(
+        None, description="Modules trained fully and saved with the adapter."
+    )
     peft_use_dora: bool = Field(False, description="DoRA (weight-decomposed LoRA).")
     peft_use_rslora: bool = Field(False, description="rsLoRA scaling (alpha / sqrt(r)).")
     load_in_8bit: bool = Field(False, description="Load the base model in 8 bits (bitsandbytes; CUDA only).")
     load_in_4bit: bool = Field(False, description="Load the base model in 4 bits, NF4 (bitsandbytes; CUDA only).")
-    freeze_vision_tower: bool | None = Field(None, description="Full fine-tuning: freeze the vision/audio tower (default true).")
+    freeze_vision_tower: bool | None = Field(
+        None, description="Full fine-tuning: freeze the vision/audio tower (default true)."
+    )
     freeze_projector: bool | None = Field(None, description="Full fine-tuning: freeze the projector (default false).")
-    freeze_language_model: bool | None = Field(None, description="Full fine-tuning: freeze the language model (default false).")
+    freeze_language_model: bool | None = Field(
+        None, description="Full fine-tuning: freeze the language model (default false)."
+    )
     # -- training ----------------------------------------------------------------------------
     micro_batch_size: int = Field(1, gt=0, description="Rows per device per step.")
     gradient_accumulation_steps: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
     num_epochs: float = Field(1.0, gt=0, description="Passes over the training rows (max_steps wins when set).")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
-    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"] = Field(
-        "cosine", description="Learning-rate schedule after warmup."
-    )
+    lr_scheduler: Literal[
+        "cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
+    ] = Field("cosine", description="Learning-rate schedule after warmup.")
     warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")
-    warmup_ratio: float | None = Field(None, ge=0, lt=1, description="Warmup as a fraction of all steps (wins over warmup_steps).")
+    warmup_ratio: float | None = Field(
+        None, ge=0, lt=1, description="Warmup as a fraction of all steps (wins over warmup_steps)."
+    )
     optimizer: str = Field("adamw_torch", description="A transformers optimizer name, e.g. adamw_torch.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm (0: off).")
@@ -305,17 +293,35 @@ def config_reference() -> str:
         out = []
         for name, f in model.model_fields.items():
             ann = getattr(f.annotation, "__name__", None) if isinstance(f.annotation, type) else None
-            ann = ann or str(f.annotation).replace("typing.", "").replace("mmtune.config.", "").replace("NoneType", "None")
+            ann = ann or str(f.annotation).replace("typing.", "").replace("mmtune.config.", "").replace(
+                "NoneType", "None"
+            )
             ann = ann.replace("|", "or")
             default = "required" if f.is_required() else repr(f.get_default(call_default_factory=True))
             out.append(f"| `{name}` | {ann} | {default} | {f.description or ''} |")
         return out
 
     head = "| key | type | default | meaning |\n|---|---|---|---|"
-    return "\n".join([
-        "# Config reference", "",
-        "Generated from `mmtune.config.Config` (`python -c 'import mmtune.config as c; print(c.config_reference())'`).",
-        "", "## Top level", "", head, *rows(Config), "", "## `datasets:` entries", "", head, *rows(DatasetConfig), "",
-        "## Axolotl keys accepted without effect (a warning names them)", "",
-        ", ".join(f"`{k}`" for k in sorted(AXOLOTL_KEYS_WITHOUT_EFFECT)), "",
-    ])
+    return "\n".join(
+        [
+            "# Config reference",
+            "",
+            "Generated from `mmtune.config.Config` (`python -c 'import "
+            "mmtune.config as c; print(c.config_reference())'`).",
+            "",
+            "## Top level",
+            "",
+            head,
+            *rows(Config),
+            "",
+            "## `datasets:` entries",
+            "",
+            head,
+            *rows(DatasetConfig),
+            "",
+            "## Axolotl keys accepted without effect (a warning names them)",
+            "",
+            ", ".join(f"`{k}`" for k in sorted(AXOLOTL_KEYS_WITHOUT_EFFECT)),
+            "",
+        ]
+    )

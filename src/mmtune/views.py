@@ -29,7 +29,13 @@ def print_rows(rows: list[RowView], console: Console) -> None:
 
 def print_report(report: ValidationReport, console: Console, limit: int = 50) -> None:
     table = Table(title="Datasets", title_justify="left")
-    for col, just in (("dataset", "left"), ("format", "left"), ("rows", "right"), ("ok", "right"), ("problems", "right")):
+    for col, just in (
+        ("dataset", "left"),
+        ("format", "left"),
+        ("rows", "right"),
+        ("ok", "right"),
+        ("problems", "right"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for d in report.datasets:
         bad = Text(str(d.problems), style="red" if d.problems else "")
@@ -46,7 +52,8 @@ def print_report(report: ValidationReport, console: Console, limit: int = 50) ->
         console.print(probs)
         if len(report.problems) > limit:
             console.print(f"... and {len(report.problems) - limit} more problems (write them all with --report FILE)")
-        console.print(f"[red]{len(report.problems)} problem(s)[/red]; {report.rows_ok} of {report.rows_total} rows are OK")
+        console.print(
+            f"[red]{len(report.problems)} problem(s)[/red]; {report.rows_ok} of {report.rows_total} rows are OK"
+        )
     else:
         console.print(f"[green]all {report.rows_total} rows are OK[/green]")
-

@@ -24,7 +24,8 @@ def decode_conversation(conv: Conversation, accepts: Iterable[str], model: str, 
     for part in conv.media():
         if part.type not in accepts:
             raise DataError(
-                f"{part.type} input is not supported by model family {model!r} (it takes: {', '.join(sorted(accepts))})",
+                f"{part.type} input is not supported by model family "
+                f"{model!r} (it takes: {', '.join(sorted(accepts))})",
                 field=part.type,
             )
         n = seen[part.type] = seen.get(part.type, -1) + 1

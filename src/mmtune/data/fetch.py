@@ -52,7 +52,7 @@ def _check_scheme(url: str, shown: str) -> None:
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """Follows redirects only to http(s); urllib alone would also follow them to ftp."""
 
-    def http_error_302(self, req, fp, code, msg, headers):  # noqa: ANN001 - urllib's signature
+    def http_error_302(self, req, fp, code, msg, headers):
         target = headers.get("location") or headers.get("uri")
         if target:
             new = urljoin(req.full_url, target)

@@ -42,7 +42,8 @@ def parse_split(split: str) -> tuple[str, str | None]:
     m = _SPLIT_RE.match(split.strip())
     if not m:
         raise ConfigError(
-            f"split {split!r} is not a valid split expression (e.g. 'train', 'train[:1%]', 'train[10:20]', 'train[-5:]')"
+            f"split {split!r} is not a valid split expression (e.g. "
+            "'train', 'train[:1%]', 'train[10:20]', 'train[-5:]')"
         )
     return m.group("name"), m.group("slice")
 
@@ -149,7 +150,7 @@ def _read_json(path: Path, where: str) -> datasets.Dataset:
         if any(_list_of_objects(data.get(c)) for c in _CONVERSATION_COLUMNS):  # one conversation, one row
             return _from_rows([data], where)
         if len(data) == 1:
-            (key, value), = data.items()
+            ((key, value),) = data.items()
             if _list_of_objects(value):
                 return _from_rows(value, f"{where} [{key!r}]")
         if data and all(isinstance(v, list) for v in data.values()):
@@ -158,7 +159,7 @@ def _read_json(path: Path, where: str) -> datasets.Dataset:
                 raise ConfigError(f"{where}: columns have different lengths: {lengths}")
             return _table(data)
     raise ConfigError(
-        f"{where}: expected a list of rows, an object like {{\"data\": [rows]}}, or an object of column lists"
+        f'{where}: expected a list of rows, an object like {{"data": [rows]}}, or an object of column lists'
     )
 
 

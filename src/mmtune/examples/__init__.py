@@ -14,7 +14,7 @@ def copy_examples(dest: Path) -> Path:
     copied = 0
     dest = Path(dest)
 
-    def walk(node, rel: Path) -> None:  # noqa: ANN001 - a Traversable
+    def walk(node, rel: Path) -> None:
         nonlocal copied
         for child in node.iterdir():
             if child.is_dir() and child.name != "__pycache__":

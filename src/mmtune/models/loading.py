@@ -36,7 +36,9 @@ def quantization_config(cfg: Config) -> Any:
 
     if cfg.load_in_4bit:
         return BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=model_dtype(cfg.bf16 or "auto"),
         )
     return BitsAndBytesConfig(load_in_8bit=True)
@@ -84,9 +86,14 @@ def apply_training_mode(model: Any, cfg: Config, family: type[Family]) -> Any:
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
         lcfg = LoraConfig(
-            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-            target_modules=lora_targets(cfg, family), modules_to_save=cfg.lora_modules_to_save,
-            use_dora=cfg.peft_use_dora, use_rslora=cfg.peft_use_rslora, task_type="CAUSAL_LM",
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=lora_targets(cfg, family),
+            modules_to_save=cfg.lora_modules_to_save,
+            use_dora=cfg.peft_use_dora,
+            use_rslora=cfg.peft_use_rslora,
+            task_type="CAUSAL_LM",
         )
         try:
             model = get_peft_model(model, lcfg)

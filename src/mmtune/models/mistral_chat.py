@@ -21,6 +21,7 @@ from mmtune.transforms.mistral_common import MistralCommonTransform, mistral_tok
 
 # -- the family base -----------------------------------------------------------------------------
 
+
 class MistralChatFamily(Family):
     """Shared behaviour of the families whose chat format is mistral-common's (not registered)."""
 
@@ -72,4 +73,3 @@ def pad_images(images: list) -> dict[str, torch.Tensor]:
         pixels[k, :, : img.shape[1], : img.shape[2]] = torch.from_numpy(img)
     sizes = torch.tensor([[i.shape[1], i.shape[2]] for i in images], dtype=torch.long)
     return {"pixel_values": pixels, "image_sizes": sizes}
-

@@ -61,11 +61,15 @@ class Predictor:
         inputs = self.inputs(conv)
         tok = getattr(self.processor, "tokenizer", self.processor)
         out = self.model.generate(
-            **inputs, max_new_tokens=max_new_tokens, do_sample=False,
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
             pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
         )
-        new = out[0, inputs["input_ids"].shape[1]:]
+        new = out[0, inputs["input_ids"].shape[1] :]
         return tok.decode(new, skip_special_tokens=True).strip()
 
-    def generate(self, prompt: str, images: list = (), audio: list = (), videos: list = (), max_new_tokens: int = 64) -> str:
+    def generate(
+        self, prompt: str, images: list = (), audio: list = (), videos: list = (), max_new_tokens: int = 64
+    ) -> str:
         return self.answer(self.conversation(prompt, images, audio, videos), max_new_tokens)

@@ -44,8 +44,14 @@ class RunCard:
         if not p.is_file():
             raise MmtuneError(f"{out_dir} is not an mmtune output folder (no {RUN_CARD})")
         d = json.loads(p.read_text())
-        return cls(d["base_model"], d["family"], d.get("adapter"), PrepSettings.from_dict(d["preprocessing"]),
-                   d.get("config", {}), d.get("mmtune_version", "?"))
+        return cls(
+            d["base_model"],
+            d["family"],
+            d.get("adapter"),
+            PrepSettings.from_dict(d["preprocessing"]),
+            d.get("config", {}),
+            d.get("mmtune_version", "?"),
+        )
 
     @classmethod
     def from_config(cls, cfg: Config, settings: PrepSettings) -> RunCard:

@@ -90,8 +90,12 @@ class Prepared:
         tokens = sum(len(x) for x in ds["input_ids"]) if len(ds) else 0
         sup = sum(sum(1 for t in x if t != -100) for x in ds["labels"]) if len(ds) else 0
         return {
-            "rows_read": self.report.read, "rows_kept": self.report.kept, "rows_dropped": self.report.dropped,
-            "tokens": tokens, "supervised_tokens": sup, "media": int(sum(ds["n_media"])) if len(ds) else 0,
+            "rows_read": self.report.read,
+            "rows_kept": self.report.kept,
+            "rows_dropped": self.report.dropped,
+            "tokens": tokens,
+            "supervised_tokens": sup,
+            "media": int(sum(ds["n_media"])) if len(ds) else 0,
         }
 
 

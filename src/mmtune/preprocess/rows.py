@@ -49,7 +49,8 @@ class RowProcessor:
                 raise DataError(
                     f"row has {n} tokens, more than sequence_len {self.s.sequence_len}"
                     + (" (dropped: multimodal rows are never cut)" if self.s.truncation == "drop" else ""),
-                    field="length", fatal=self.s.truncation == "error",
+                    field="length",
+                    fatal=self.s.truncation == "error",
                 )
             if enc.supervised == 0:
                 raise DataError("no supervised tokens left (empty assistant turns?)", field="messages")
@@ -57,7 +58,7 @@ class RowProcessor:
             return e.located(task.dataset, task.index)
         except ConfigError:
             raise  # the config is wrong for every row: stop with its message
-        except Exception as e:  # noqa: BLE001 - one row must never stop a run: report it as a bad row
+        except Exception as e:
             return DataError(f"could not be encoded ({type(e).__name__}: {e})").located(task.dataset, task.index)
         return {
             "input_ids": enc.input_ids,

@@ -50,12 +50,17 @@ def choose_template(family: type[Family], processor: Any, name: str | None, inli
     """The Jinja template for this run: inline, a family name, or the checkpoint's own."""
     if inline:
         return inline
-    own = getattr(processor, "chat_template", None) or getattr(getattr(processor, "tokenizer", None), "chat_template", None)
+    own = getattr(processor, "chat_template", None) or getattr(
+        getattr(processor, "tokenizer", None), "chat_template", None
+    )
     if name in (None, "tokenizer_default"):
         if not own:
             if family.chat_template:
                 return family.chat_template
-            raise ConfigError("the checkpoint has no chat template; set `chat_template` to one of: " + ", ".join(family.template_names))
+            raise ConfigError(
+                "the checkpoint has no chat template; set `chat_template` to one of: "
+                + ", ".join(family.template_names)
+            )
         return own
     if name in family.template_names:
         return family.chat_template or own

@@ -43,7 +43,11 @@ def accuracy(pred: Predictor, heldout: Path) -> tuple[float, dict[str, float]]:
 
 
 def load_quickstart_config(config: str | None, out: Path) -> Any:
-    text = Path(config).read_text() if config else resources.files("mmtune.examples").joinpath("quickstart.yaml").read_text()
+    text = (
+        Path(config).read_text()
+        if config
+        else resources.files("mmtune.examples").joinpath("quickstart.yaml").read_text()
+    )
     raw = yaml.safe_load(text)
     raw["base_model"] = str(out / "base_model")
     raw["datasets"][0]["path"] = str(out / "data" / "train.jsonl")
@@ -73,7 +77,11 @@ def run_quickstart(config: str | None = None, output_dir: str | None = None) -> 
     result = train(cfg, processor=processor)
     after, per = accuracy(Predictor(result.output_dir, model=result.model, processor=processor), heldout)
     log.info("held-out accuracy per question: %s", ", ".join(f"{k} {v:.0%}" for k, v in per.items()))
-    log.info("train loss %.3f -> %.3f in %.0f s", result.metrics["first_loss"], result.metrics["last_loss"],
-             result.metrics["train_seconds"])
+    log.info(
+        "train loss %.3f -> %.3f in %.0f s",
+        result.metrics["first_loss"],
+        result.metrics["last_loss"],
+        result.metrics["train_seconds"],
+    )
     print(f"quickstart accuracy: before {before:.0%} -> after {after:.0%}")
     return 0

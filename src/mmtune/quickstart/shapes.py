@@ -13,8 +13,13 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-COLORS = {"red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 220), "yellow": (235, 200, 20),
-          "purple": (140, 40, 170)}
+COLORS = {
+    "red": (220, 30, 30),
+    "green": (30, 170, 40),
+    "blue": (30, 60, 220),
+    "yellow": (235, 200, 20),
+    "purple": (140, 40, 170),
+}
 KINDS = ("circle", "square", "triangle", "cross", "diamond")
 COUNTS = (1, 2, 3, 4, 5)
 QUESTIONS = {
@@ -70,13 +75,15 @@ def write_split(out: Path, name: str, n_images: int, seed: int) -> Path:
         rel = f"images/{name}/{i:05d}.png"
         make_image(color, kind, count, rng).save(out / rel)
         for q, text in QUESTIONS.items():
-            rows.append({
-                "messages": [
-                    {"role": "user", "content": [{"type": "image", "path": rel}, {"type": "text", "text": text}]},
-                    {"role": "assistant", "content": answer(q, color, kind, count)},
-                ],
-                "question": q,
-            })
+            rows.append(
+                {
+                    "messages": [
+                        {"role": "user", "content": [{"type": "image", "path": rel}, {"type": "text", "text": text}]},
+                        {"role": "assistant", "content": answer(q, color, kind, count)},
+                    ],
+                    "question": q,
+                }
+            )
     path = out / f"{name}.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

@@ -30,38 +30,62 @@ def gemma3(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     template = get_family("gemma3").chat_template
     vocab, merges = train_sentencepiece_bpe(SPECIALS)
     tok = GemmaTokenizer(
-        vocab=vocab, merges=merges, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>",
+        vocab=vocab,
+        merges=merges,
+        pad_token="<pad>",
+        eos_token="<eos>",
+        bos_token="<bos>",
+        unk_token="<unk>",
         mask_token="<mask>",
         # Gemma3Processor reads these as tokenizer attributes
         extra_special_tokens={
-            "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>",
+            "boi_token": "<start_of_image>",
+            "eoi_token": "<end_of_image>",
+            "image_token": "<image_soft_token>",
         },
     )
-    tok.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]},
-                           replace_extra_special_tokens=False)
+    tok.add_special_tokens(
+        {"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]}, replace_extra_special_tokens=False
+    )
     tok.chat_template = template
     ids = tok.convert_tokens_to_ids
     processor = Gemma3Processor(
         image_processor=Gemma3ImageProcessor(size={"height": SIDE, "width": SIDE}),
-        tokenizer=tok, image_seq_length=TOKENS_PER_IMAGE, chat_template=template,
+        tokenizer=tok,
+        image_seq_length=TOKENS_PER_IMAGE,
+        chat_template=template,
     )
     hidden = sizes.hidden
     heads = max(2, hidden // 16)
     config = Gemma3Config(
         vision_config={
-            "hidden_size": sizes.vision_dim, "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers, "num_attention_heads": 2, "image_size": SIDE, "patch_size": 14,
+            "hidden_size": sizes.vision_dim,
+            "intermediate_size": sizes.vision_dim * 2,
+            "num_hidden_layers": sizes.vision_layers,
+            "num_attention_heads": 2,
+            "image_size": SIDE,
+            "patch_size": 14,
             # Gemma 3 uses the patch embeddings, not SigLIP's pooling head (it would get no grad)
             "vision_use_head": False,
         },
         text_config={
-            "vocab_size": len(tok), "hidden_size": hidden, "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers, "num_attention_heads": heads, "num_key_value_heads": max(1, heads // 2),
-            "head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 16, "max_position_embeddings": 4096,
-            "bos_token_id": ids("<bos>"), "eos_token_id": ids("<end_of_turn>"), "pad_token_id": ids("<pad>"),
+            "vocab_size": len(tok),
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": sizes.layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
+            "head_dim": 16,
+            "query_pre_attn_scalar": 16,
+            "sliding_window": 16,
+            "max_position_embeddings": 4096,
+            "bos_token_id": ids("<bos>"),
+            "eos_token_id": ids("<end_of_turn>"),
+            "pad_token_id": ids("<pad>"),
         },
         mm_tokens_per_image=TOKENS_PER_IMAGE,
-        boi_token_index=ids("<start_of_image>"), eoi_token_index=ids("<end_of_image>"),
+        boi_token_index=ids("<start_of_image>"),
+        eoi_token_index=ids("<end_of_image>"),
         image_token_index=ids("<image_soft_token>"),
     )
     torch.manual_seed(seed)

@@ -21,7 +21,14 @@ from mmtune.tiny import TinySizes, recipe
 from mmtune.tiny.save import save_tiny
 
 TEXT_SPECIALS = [
-    "<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<start_of_audio>",
+    "<pad>",
+    "<eos>",
+    "<bos>",
+    "<unk>",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "<start_of_image>",
+    "<start_of_audio>",
 ]
 BLOCK = 8  # ids per modality block in the tiny vocabulary (128 on the real model)
 IMAGE_BLOCK = ["<end_of_image>", "<image_soft_token>", *[f"<unused_image_{i}>" for i in range(BLOCK - 2)]]
@@ -55,11 +62,19 @@ def gemma3n(out_dir: Path, seed: int, sizes: TinySizes) -> None:
 
     template = get_family("gemma3n").chat_template
     tok = train_tokenizer(
-        TEXT_SPECIALS, bos="<bos>", eos="<eos>", pad="<pad>", unk="<unk>",
+        TEXT_SPECIALS,
+        bos="<bos>",
+        eos="<eos>",
+        pad="<pad>",
+        unk="<unk>",
         added_special=IMAGE_BLOCK + AUDIO_BLOCK,
         extra_attrs={
-            "image_token": "<image_soft_token>", "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>",
-            "audio_token": "<audio_soft_token>", "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>",
+            "image_token": "<image_soft_token>",
+            "boi_token": "<start_of_image>",
+            "eoi_token": "<end_of_image>",
+            "audio_token": "<audio_soft_token>",
+            "boa_token": "<start_of_audio>",
+            "eoa_token": "<end_of_audio>",
         },
         chat_template=template,
     )
@@ -81,29 +96,47 @@ def gemma3n(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     block_args = decode_arch_def(MOBILENET)
     config = Gemma3nConfig(
         text_config={
-            "vocab_size": len(tok), "vocab_size_per_layer_input": text_vocab, "hidden_size": hidden,
-            "intermediate_size": hidden * 2, "num_hidden_layers": layers,
+            "vocab_size": len(tok),
+            "vocab_size_per_layer_input": text_vocab,
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": layers,
             "layer_types": ["sliding_attention"] * (layers - 1) + ["full_attention"],
-            "num_attention_heads": heads, "num_key_value_heads": max(1, heads // 2), "head_dim": 16,
-            "hidden_size_per_layer_input": 8, "laurel_rank": 4, "altup_num_inputs": 4,
-            "num_kv_shared_layers": 0, "sliding_window": 128, "max_position_embeddings": 4096,
-            "bos_token_id": ids("<bos>"), "eos_token_id": [ids("<eos>"), ids("<end_of_turn>")],
+            "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
+            "head_dim": 16,
+            "hidden_size_per_layer_input": 8,
+            "laurel_rank": 4,
+            "altup_num_inputs": 4,
+            "num_kv_shared_layers": 0,
+            "sliding_window": 128,
+            "max_position_embeddings": 4096,
+            "bos_token_id": ids("<bos>"),
+            "eos_token_id": [ids("<eos>"), ids("<end_of_turn>")],
             "pad_token_id": ids("<pad>"),
         },
         vision_config={
-            "architecture": "mobilenetv5_300m_enc", "vocab_size": BLOCK, "vocab_offset": text_vocab,
+            "architecture": "mobilenetv5_300m_enc",
+            "vocab_size": BLOCK,
+            "vocab_offset": text_vocab,
             "model_args": {"block_args": copy.deepcopy(block_args), "stem_size": 8, "msfa_output_resolution": 2},
         },
         audio_config={
-            "vocab_size": BLOCK, "vocab_offset": text_vocab + BLOCK, "hidden_size": sizes.audio_dim,
-            "conf_num_hidden_layers": AUDIO_CONFORMER_LAYERS, "conf_num_attention_heads": 2,
+            "vocab_size": BLOCK,
+            "vocab_offset": text_vocab + BLOCK,
+            "hidden_size": sizes.audio_dim,
+            "conf_num_hidden_layers": AUDIO_CONFORMER_LAYERS,
+            "conf_num_attention_heads": 2,
             "sscp_conv_channel_size": [8, 8],
         },
         vision_soft_tokens_per_image=IMAGE_TOKENS,
         audio_soft_tokens_per_image=AUDIO_TOKENS,
-        boi_token_id=ids("<start_of_image>"), eoi_token_id=ids("<end_of_image>"),
-        image_token_id=ids("<image_soft_token>"), boa_token_id=ids("<start_of_audio>"),
-        eoa_token_id=ids("<end_of_audio>"), audio_token_id=ids("<audio_soft_token>"),
+        boi_token_id=ids("<start_of_image>"),
+        eoi_token_id=ids("<end_of_image>"),
+        image_token_id=ids("<image_soft_token>"),
+        boa_token_id=ids("<start_of_audio>"),
+        eoa_token_id=ids("<end_of_audio>"),
+        audio_token_id=ids("<audio_soft_token>"),
     )
     torch.manual_seed(seed)
     model = Gemma3nForConditionalGeneration(config)

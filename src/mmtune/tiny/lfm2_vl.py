@@ -16,8 +16,16 @@ from mmtune.tiny import TinySizes, recipe
 from mmtune.tiny.save import save_tiny
 
 SPECIALS = [
-    "<|pad|>", "<|startoftext|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>",
-    "<|image_start|>", "<|image_end|>", "<|img_thumbnail|>", *TILE_TOKENS,
+    "<|pad|>",
+    "<|startoftext|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<image>",
+    "<|image_start|>",
+    "<|image_end|>",
+    "<|img_thumbnail|>",
+    *TILE_TOKENS,
 ]
 TILE, PATCH = 64, 16
 LAYER_TYPES = ["conv", "full_attention"]
@@ -41,8 +49,14 @@ def lfm2_vl(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     # larger than a tile are split into 2..4 tiles plus a thumbnail.
     processor = Lfm2VlProcessor(
         image_processor=Lfm2VlImageProcessor(
-            tile_size=TILE, encoder_patch_size=PATCH, size={"height": TILE, "width": TILE},
-            min_image_tokens=4, max_image_tokens=16, min_tiles=2, max_tiles=4, downsample_factor=2,
+            tile_size=TILE,
+            encoder_patch_size=PATCH,
+            size={"height": TILE, "width": TILE},
+            min_image_tokens=4,
+            max_image_tokens=16,
+            min_tiles=2,
+            max_tiles=4,
+            downsample_factor=2,
         ),
         tokenizer=tok,
         chat_template=template,
@@ -51,18 +65,30 @@ def lfm2_vl(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     heads = max(2, hidden // 16)
     config = Lfm2VlConfig(
         text_config={
-            "model_type": "lfm2", "vocab_size": len(tok), "hidden_size": hidden, "intermediate_size": hidden * 2,
-            "num_hidden_layers": len(LAYER_TYPES), "layer_types": list(LAYER_TYPES),
-            "num_attention_heads": heads, "num_key_value_heads": max(1, heads // 2),
+            "model_type": "lfm2",
+            "vocab_size": len(tok),
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": len(LAYER_TYPES),
+            "layer_types": list(LAYER_TYPES),
+            "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
             # keep the FFN at intermediate_size (auto-adjust would round it up to 256)
-            "block_auto_adjust_ff_dim": False, "max_position_embeddings": 4096,
-            "bos_token_id": ids("<|startoftext|>"), "eos_token_id": ids("<|im_end|>"),
+            "block_auto_adjust_ff_dim": False,
+            "max_position_embeddings": 4096,
+            "bos_token_id": ids("<|startoftext|>"),
+            "eos_token_id": ids("<|im_end|>"),
             "pad_token_id": ids("<|pad|>"),
         },
         vision_config={
-            "model_type": "siglip2_vision_model", "hidden_size": sizes.vision_dim,
-            "intermediate_size": sizes.vision_dim * 2, "num_hidden_layers": sizes.vision_layers,
-            "num_attention_heads": 2, "patch_size": PATCH, "num_patches": (TILE // PATCH) ** 2, "vision_use_head": False,
+            "model_type": "siglip2_vision_model",
+            "hidden_size": sizes.vision_dim,
+            "intermediate_size": sizes.vision_dim * 2,
+            "num_hidden_layers": sizes.vision_layers,
+            "num_attention_heads": 2,
+            "patch_size": PATCH,
+            "num_patches": (TILE // PATCH) ** 2,
+            "vision_use_head": False,
         },
         image_token_id=ids("<image>"),
         projector_hidden_size=hidden,

@@ -29,33 +29,51 @@ def llava(out_dir: Path, seed: int, sizes: TinySizes) -> None:
 
     template = get_family("llava").chat_template
     vocab, merges = train_sentencepiece_bpe(SPECIALS)
-    tok = LlamaTokenizer(vocab=vocab, merges=merges, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                         pad_token="<pad>")
+    tok = LlamaTokenizer(
+        vocab=vocab, merges=merges, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
     tok.chat_template = template
     ids = tok.convert_tokens_to_ids
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(size={"shortest_edge": SIDE}, crop_size={"height": SIDE, "width": SIDE}),
-        tokenizer=tok, patch_size=14, vision_feature_select_strategy="default",
-        num_additional_image_tokens=1, chat_template=template,
+        tokenizer=tok,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=template,
     )
     hidden = sizes.hidden
     heads = max(2, hidden // 16)
     config = LlavaConfig(
         vision_config={
-            "model_type": "clip_vision_model", "hidden_size": sizes.vision_dim,
-            "intermediate_size": sizes.vision_dim * 2, "num_hidden_layers": sizes.vision_layers,
-            "num_attention_heads": 2, "image_size": SIDE, "patch_size": 14, "projection_dim": sizes.vision_dim,
+            "model_type": "clip_vision_model",
+            "hidden_size": sizes.vision_dim,
+            "intermediate_size": sizes.vision_dim * 2,
+            "num_hidden_layers": sizes.vision_layers,
+            "num_attention_heads": 2,
+            "image_size": SIDE,
+            "patch_size": 14,
+            "projection_dim": sizes.vision_dim,
         },
         text_config={
-            "model_type": "llama", "vocab_size": len(tok), "hidden_size": hidden,
-            "intermediate_size": hidden * 2, "num_hidden_layers": sizes.layers, "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2), "max_position_embeddings": 4096,
-            "bos_token_id": ids("<s>"), "eos_token_id": ids("</s>"), "pad_token_id": ids("<pad>"),
+            "model_type": "llama",
+            "vocab_size": len(tok),
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": sizes.layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
+            "max_position_embeddings": 4096,
+            "bos_token_id": ids("<s>"),
+            "eos_token_id": ids("</s>"),
+            "pad_token_id": ids("<pad>"),
         },
         # like llava-1.5: features of the second-to-last CLIP layer, CLS token dropped
-        vision_feature_layer=-2, vision_feature_select_strategy="default",
-        image_token_index=ids("<image>"), image_seq_length=4,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+        image_token_index=ids("<image>"),
+        image_seq_length=4,
     )
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)

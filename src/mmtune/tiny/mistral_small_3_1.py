@@ -26,17 +26,22 @@ def build(family_id: str, out_dir: Path, seed: int, sizes: TinySizes, version: s
 
     out_dir = Path(out_dir)
     tekken = write_tiny_tekken(
-        out_dir / "tekken.json", version, specials,
+        out_dir / "tekken.json",
+        version,
+        specials,
         image={"image_patch_size": PATCH, "max_image_size": IMAGE_SIZE, "spatial_merge_size": 2},
     )
     tok = MistralCommonBackend(tokenizer_path=str(tekken), mode="finetuning")
     processor = PixtralProcessor(
         image_processor=PixtralImageProcessor(size={"longest_edge": IMAGE_SIZE}, patch_size=2 * PATCH),
-        tokenizer=tok, patch_size=PATCH, spatial_merge_size=2,
+        tokenizer=tok,
+        patch_size=PATCH,
+        spatial_merge_size=2,
     )
     config = Mistral3Config(
         **tiny_pixtral_mistral(tok, sizes, IMAGE_SIZE, patch_size=PATCH),
-        spatial_merge_size=2, vision_feature_layer=-1,
+        spatial_merge_size=2,
+        vision_feature_layer=-1,
     )
     torch.manual_seed(seed)
     save_tiny(Mistral3ForConditionalGeneration(config), processor, out_dir, family_id)

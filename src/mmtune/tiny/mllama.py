@@ -12,8 +12,15 @@ from mmtune.tiny.save import save_tiny
 
 # `<|python_tag|>` is looked up by MllamaProcessor.__init__, so the tokenizer must know it.
 SPECIALS = [
-    "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
-    "<|eom_id|>", "<|python_tag|>", "<|finetune_right_pad_id|>", "<|image|>",
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|python_tag|>",
+    "<|finetune_right_pad_id|>",
+    "<|image|>",
 ]
 TILE = 28  # one tile = 2x2 patches of 14 px
 
@@ -31,7 +38,11 @@ def mllama(out_dir: Path, seed: int, sizes: TinySizes) -> None:
 
     template = get_family("mllama").chat_template
     tok = train_tokenizer(
-        SPECIALS, bos="<|begin_of_text|>", eos="<|eot_id|>", pad="<|finetune_right_pad_id|>", chat_template=template,
+        SPECIALS,
+        bos="<|begin_of_text|>",
+        eos="<|eot_id|>",
+        pad="<|finetune_right_pad_id|>",
+        chat_template=template,
     )
     ids = tok.convert_tokens_to_ids
     processor = MllamaProcessor(
@@ -43,17 +54,29 @@ def mllama(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     heads = max(2, hidden // 16)
     config = MllamaConfig(
         vision_config={
-            "hidden_size": sizes.vision_dim, "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers, "num_global_layers": 1, "attention_heads": 2,
-            "image_size": TILE, "patch_size": 14, "max_num_tiles": 4, "intermediate_layers_indices": [0],
+            "hidden_size": sizes.vision_dim,
+            "intermediate_size": sizes.vision_dim * 2,
+            "num_hidden_layers": sizes.vision_layers,
+            "num_global_layers": 1,
+            "attention_heads": 2,
+            "image_size": TILE,
+            "patch_size": 14,
+            "max_num_tiles": 4,
+            "intermediate_layers_indices": [0],
             # the projector input: final hidden state + one per intermediate layer
             "vision_output_dim": sizes.vision_dim * 2,
         },
         text_config={
-            "vocab_size": len(tok), "hidden_size": hidden, "intermediate_size": hidden * 2,
-            "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": max(1, heads // 2),
-            "cross_attention_layers": [layers - 1], "max_position_embeddings": 4096,
-            "bos_token_id": ids("<|begin_of_text|>"), "eos_token_id": ids("<|eot_id|>"),
+            "vocab_size": len(tok),
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
+            "cross_attention_layers": [layers - 1],
+            "max_position_embeddings": 4096,
+            "bos_token_id": ids("<|begin_of_text|>"),
+            "eos_token_id": ids("<|eot_id|>"),
             "pad_token_id": ids("<|finetune_right_pad_id|>"),
         },
         image_token_index=ids("<|image|>"),

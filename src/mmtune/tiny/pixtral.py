@@ -30,7 +30,10 @@ def pixtral(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     tok = train_tokenizer(V3_SPECIALS, bos="<s>", eos="</s>", pad="<pad>", unk="<unk>", chat_template=template)
     processor = PixtralProcessor(
         image_processor=PixtralImageProcessor(size={"longest_edge": IMAGE_SIZE}, patch_size=PATCH),
-        tokenizer=tok, patch_size=PATCH, spatial_merge_size=1, chat_template=template,
+        tokenizer=tok,
+        patch_size=PATCH,
+        spatial_merge_size=1,
+        chat_template=template,
     )
     config = LlavaConfig(
         **tiny_pixtral_mistral(tok, sizes, IMAGE_SIZE, patch_size=PATCH),

@@ -14,9 +14,16 @@ def vision_config(sizes: TinySizes) -> dict:
     # window_size 56 = 2x2 merged patches per window; the last block attends globally,
     # as in the real model (whose windows are 112 px and every 8th block is global).
     return {
-        "depth": sizes.vision_layers, "hidden_size": sizes.vision_dim, "intermediate_size": sizes.vision_dim * 2,
-        "num_heads": 2, "out_hidden_size": sizes.hidden, "patch_size": 14, "spatial_merge_size": 2,
-        "temporal_patch_size": 2, "window_size": 56, "fullatt_block_indexes": [sizes.vision_layers - 1],
+        "depth": sizes.vision_layers,
+        "hidden_size": sizes.vision_dim,
+        "intermediate_size": sizes.vision_dim * 2,
+        "num_heads": 2,
+        "out_hidden_size": sizes.hidden,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "window_size": 56,
+        "fullatt_block_indexes": [sizes.vision_layers - 1],
     }
 
 

@@ -13,8 +13,13 @@ from mmtune.tiny import TinySizes, recipe
 from mmtune.tiny.save import save_tiny
 
 SPECIALS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 # transformers class names: config, model, processor
 CLASSES = ("Qwen2VLConfig", "Qwen2VLForConditionalGeneration", "Qwen2VLProcessor")
@@ -22,8 +27,14 @@ CLASSES = ("Qwen2VLConfig", "Qwen2VLForConditionalGeneration", "Qwen2VLProcessor
 
 def vision_config(sizes: TinySizes) -> dict:
     return {
-        "depth": sizes.vision_layers, "embed_dim": sizes.vision_dim, "hidden_size": sizes.hidden, "num_heads": 2,
-        "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+        "depth": sizes.vision_layers,
+        "embed_dim": sizes.vision_dim,
+        "hidden_size": sizes.hidden,
+        "num_heads": 2,
+        "mlp_ratio": 2,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
     }
 
 
@@ -33,23 +44,35 @@ def config(config_cls: Any, tok: Any, sizes: TinySizes, vision: dict) -> Any:
     heads = max(2, hidden // 16)
     return config_cls(
         text_config={
-            "vocab_size": len(tok), "hidden_size": hidden, "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers, "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2), "max_position_embeddings": 4096,
+            "vocab_size": len(tok),
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": sizes.layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
+            "max_position_embeddings": 4096,
             "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-            "bos_token_id": ids("<|endoftext|>"), "eos_token_id": ids("<|im_end|>"),
-            "pad_token_id": ids("<|endoftext|>"), "tie_word_embeddings": True,
+            "bos_token_id": ids("<|endoftext|>"),
+            "eos_token_id": ids("<|im_end|>"),
+            "pad_token_id": ids("<|endoftext|>"),
+            "tie_word_embeddings": True,
         },
         vision_config=vision,
-        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
         tie_word_embeddings=True,
     )
 
 
 def build(
-    family_id: str, out_dir: Path, seed: int, sizes: TinySizes,
-    classes: tuple[str, str, str], vision: Callable[[TinySizes], dict],
+    family_id: str,
+    out_dir: Path,
+    seed: int,
+    sizes: TinySizes,
+    classes: tuple[str, str, str],
+    vision: Callable[[TinySizes], dict],
 ) -> None:
     import transformers
     from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor

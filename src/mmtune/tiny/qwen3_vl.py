@@ -21,25 +21,44 @@ def config(tok: Any, sizes: TinySizes) -> Any:
     heads = max(2, hidden // 16)
     return Qwen3VLConfig(
         text_config={
-            "vocab_size": len(tok), "hidden_size": hidden, "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers, "num_attention_heads": heads, "head_dim": 16,
-            "num_key_value_heads": max(1, heads // 2), "max_position_embeddings": 4096,
+            "vocab_size": len(tok),
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": sizes.layers,
+            "num_attention_heads": heads,
+            "head_dim": 16,
+            "num_key_value_heads": max(1, heads // 2),
+            "max_position_embeddings": 4096,
             # head_dim 16 -> 8 rotary frequencies split over (t, h, w), interleaved as in the real model
             "rope_parameters": {
-                "rope_type": "default", "rope_theta": 5e6, "mrope_section": [4, 2, 2], "mrope_interleaved": True,
+                "rope_type": "default",
+                "rope_theta": 5e6,
+                "mrope_section": [4, 2, 2],
+                "mrope_interleaved": True,
             },
-            "bos_token_id": ids("<|endoftext|>"), "eos_token_id": ids("<|im_end|>"),
-            "pad_token_id": ids("<|endoftext|>"), "tie_word_embeddings": True,
+            "bos_token_id": ids("<|endoftext|>"),
+            "eos_token_id": ids("<|im_end|>"),
+            "pad_token_id": ids("<|endoftext|>"),
+            "tie_word_embeddings": True,
         },
         vision_config={
             # 64 learned positions = an 8x8 grid, interpolated to each image's patch grid;
             # DeepStack injects the first block's features into the first LM layer.
-            "depth": sizes.vision_layers, "hidden_size": sizes.vision_dim, "intermediate_size": sizes.vision_dim * 2,
-            "num_heads": 2, "out_hidden_size": hidden, "patch_size": 16, "spatial_merge_size": 2,
-            "temporal_patch_size": 2, "num_position_embeddings": 64, "deepstack_visual_indexes": [0],
+            "depth": sizes.vision_layers,
+            "hidden_size": sizes.vision_dim,
+            "intermediate_size": sizes.vision_dim * 2,
+            "num_heads": 2,
+            "out_hidden_size": hidden,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [0],
         },
-        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
         tie_word_embeddings=True,
     )
 
@@ -61,12 +80,19 @@ def qwen3_vl(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     # a video's frames together between 4 and 16 frames of 64x64.
     processor = Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(
-            size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128}, patch_size=16, merge_size=2,
-            temporal_patch_size=2, image_mean=[0.5] * 3, image_std=[0.5] * 3,
+            size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128},
+            patch_size=16,
+            merge_size=2,
+            temporal_patch_size=2,
+            image_mean=[0.5] * 3,
+            image_std=[0.5] * 3,
         ),
         video_processor=Qwen3VLVideoProcessor(
-            size={"shortest_edge": 4 * 64 * 64, "longest_edge": 16 * 64 * 64}, patch_size=16, merge_size=2,
-            temporal_patch_size=2, do_sample_frames=False,
+            size={"shortest_edge": 4 * 64 * 64, "longest_edge": 16 * 64 * 64},
+            patch_size=16,
+            merge_size=2,
+            temporal_patch_size=2,
+            do_sample_frames=False,
         ),
         tokenizer=tok,
         chat_template=template,

@@ -12,8 +12,14 @@ from mmtune.tiny import TinySizes, recipe
 from mmtune.tiny.save import save_tiny
 
 SPECIALS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<end_of_utterance>", "<fake_token_around_image>",
-    "<image>", "<global-img>", *GRID_TOKENS,
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<end_of_utterance>",
+    "<fake_token_around_image>",
+    "<image>",
+    "<global-img>",
+    *GRID_TOKENS,
 ]
 TILE, PATCH, SCALE = 64, 16, 2
 
@@ -32,7 +38,11 @@ def smolvlm2(out_dir: Path, seed: int, sizes: TinySizes) -> None:
 
     template = get_family("smolvlm2").chat_template
     tok = train_tokenizer(
-        SPECIALS, bos="<|im_start|>", eos="<end_of_utterance>", pad="<|im_end|>", unk="<|endoftext|>",
+        SPECIALS,
+        bos="<|im_start|>",
+        eos="<end_of_utterance>",
+        pad="<|im_end|>",
+        unk="<|endoftext|>",
         chat_template=template,
     )
     ids = tok.convert_tokens_to_ids
@@ -50,15 +60,24 @@ def smolvlm2(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     heads = max(2, hidden // 16)
     config = SmolVLMConfig(
         text_config={
-            "model_type": "llama", "vocab_size": len(tok), "hidden_size": hidden,
-            "intermediate_size": hidden * 2, "num_hidden_layers": sizes.layers, "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2), "max_position_embeddings": 4096,
-            "bos_token_id": ids("<|im_start|>"), "eos_token_id": ids("<end_of_utterance>"),
+            "model_type": "llama",
+            "vocab_size": len(tok),
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": sizes.layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
+            "max_position_embeddings": 4096,
+            "bos_token_id": ids("<|im_start|>"),
+            "eos_token_id": ids("<end_of_utterance>"),
             "pad_token_id": ids("<|im_end|>"),
         },
         vision_config={
-            "hidden_size": sizes.vision_dim, "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers, "num_attention_heads": 2, "image_size": TILE,
+            "hidden_size": sizes.vision_dim,
+            "intermediate_size": sizes.vision_dim * 2,
+            "num_hidden_layers": sizes.vision_layers,
+            "num_attention_heads": 2,
+            "image_size": TILE,
             "patch_size": PATCH,
         },
         scale_factor=SCALE,

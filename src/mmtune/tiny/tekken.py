@@ -14,17 +14,39 @@ from mmtune.tiny import TinySizes
 
 # tekken v3's control tokens, in its rank order ([IMG] = 10, <pad> = 11, [IMG_BREAK] = 12, [IMG_END] = 13).
 V3_SPECIALS = [
-    "<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]",
-    "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]", "[IMG_END]", "[PREFIX]", "[MIDDLE]",
-    "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[TOOL_CONTENT]",
+    "<unk>",
+    "<s>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[TOOL_CALLS]",
+    "[IMG]",
+    "<pad>",
+    "[IMG_BREAK]",
+    "[IMG_END]",
+    "[PREFIX]",
+    "[MIDDLE]",
+    "[SUFFIX]",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
+    "[TOOL_CONTENT]",
 ]
 # tekken v7 control tokens by rank (0-19 as every tekken file, then the v7 additions).
 V7_SPECIALS = dict(enumerate([*V3_SPECIALS, "[ARGS]", "[CALL_ID]"]))
 
 
 def write_tiny_tekken(
-    path: Path, version: str, specials: dict[int, str], n_ranks: int = 1000, n_special: int = 100,
-    image: dict | None = None, audio: dict | None = None,
+    path: Path,
+    version: str,
+    specials: dict[int, str],
+    n_ranks: int = 1000,
+    n_special: int = 100,
+    image: dict | None = None,
+    audio: dict | None = None,
 ) -> Path:
     """Write a tekken.json keeping the first ``n_ranks`` BPE ranks of mistral-common's shipped file.
 
@@ -35,13 +57,14 @@ def write_tiny_tekken(
 
     src = Path(mistral_common.__file__).parent / "data" / "tekken_240911.json"
     full = json.loads(src.read_text())
-    tokens = [
-        {"rank": i, "token_str": specials.get(i, f"<SPECIAL_{i}>"), "is_control": True} for i in range(n_special)
-    ]
+    tokens = [{"rank": i, "token_str": specials.get(i, f"<SPECIAL_{i}>"), "is_control": True} for i in range(n_special)]
     data: dict[str, Any] = {
         "config": {
-            **full["config"], "version": version, "num_vocab_tokens": n_ranks,
-            "default_vocab_size": n_ranks + n_special, "default_num_special_tokens": n_special,
+            **full["config"],
+            "version": version,
+            "num_vocab_tokens": n_ranks,
+            "default_vocab_size": n_ranks + n_special,
+            "default_num_special_tokens": n_special,
         },
         "vocab": full["vocab"][:n_ranks],
         "special_tokens": tokens,
@@ -62,15 +85,27 @@ def tiny_pixtral_mistral(tok: Any, sizes: TinySizes, image_size: int, patch_size
     heads = max(2, sizes.hidden // 16)
     return {
         "vision_config": {
-            "model_type": "pixtral", "hidden_size": sizes.vision_dim, "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers, "num_attention_heads": 2, "head_dim": sizes.vision_dim // 2,
-            "image_size": image_size, "patch_size": patch_size,
+            "model_type": "pixtral",
+            "hidden_size": sizes.vision_dim,
+            "intermediate_size": sizes.vision_dim * 2,
+            "num_hidden_layers": sizes.vision_layers,
+            "num_attention_heads": 2,
+            "head_dim": sizes.vision_dim // 2,
+            "image_size": image_size,
+            "patch_size": patch_size,
         },
         "text_config": {
-            "model_type": "mistral", "vocab_size": len(tok), "hidden_size": sizes.hidden,
-            "intermediate_size": sizes.hidden * 2, "num_hidden_layers": sizes.layers, "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2), "head_dim": sizes.hidden // heads,
-            "max_position_embeddings": 4096, "bos_token_id": ids("<s>"), "eos_token_id": ids("</s>"),
+            "model_type": "mistral",
+            "vocab_size": len(tok),
+            "hidden_size": sizes.hidden,
+            "intermediate_size": sizes.hidden * 2,
+            "num_hidden_layers": sizes.layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
+            "head_dim": sizes.hidden // heads,
+            "max_position_embeddings": 4096,
+            "bos_token_id": ids("<s>"),
+            "eos_token_id": ids("</s>"),
             "pad_token_id": ids("<pad>"),
         },
         "image_token_index": ids("[IMG]"),

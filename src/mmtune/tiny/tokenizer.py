@@ -84,19 +84,25 @@ def train_sentencepiece_bpe(
     """
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=True))
     # Training only: keep merges inside words and away from newlines, as SentencePiece does.
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split("\n", behavior="isolated"),
-        pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split("\n", behavior="isolated"),
+            pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True),
+        ]
+    )
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=special_tokens, initial_alphabet=["\n"], show_progress=False
     )
     tok.train_from_iterator(((corpus or []) + CORPUS) * 4, trainer=trainer)
     trained = tok.get_vocab()
     byte_tokens = [f"<0x{i:02X}>" for i in range(256)]
-    order = special_tokens + byte_tokens + [
-        t for t, _ in sorted(trained.items(), key=lambda kv: kv[1]) if t not in special_tokens
-    ]
+    order = (
+        special_tokens
+        + byte_tokens
+        + [t for t, _ in sorted(trained.items(), key=lambda kv: kv[1]) if t not in special_tokens]
+    )
     vocab = {t: i for i, t in enumerate(dict.fromkeys(order))}
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in json.loads(tok.to_str())["model"]["merges"]]
+    merges = [
+        tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in json.loads(tok.to_str())["model"]["merges"]
+    ]
     return vocab, merges

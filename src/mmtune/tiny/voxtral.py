@@ -13,7 +13,9 @@ from mmtune.tiny.tekken import V7_SPECIALS, write_tiny_tekken
 
 SPECIALS = {**V7_SPECIALS, 24: "[AUDIO]", 25: "[BEGIN_AUDIO]", 34: "[TRANSCRIBE]"}
 AUDIO_SECTION = {
-    "sampling_rate": 16_000, "frame_rate": 12.5, "chunk_length_s": 30.0,
+    "sampling_rate": 16_000,
+    "frame_rate": 12.5,
+    "chunk_length_s": 30.0,
     "audio_encoding_config": {"num_mel_bins": 128, "hop_length": 160, "window_size": 400},
 }
 
@@ -38,15 +40,25 @@ def voxtral(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     config = VoxtralConfig(
         audio_config={
             # intermediate_size must be 4 x hidden: the projector reads 4 encoder frames per token
-            "hidden_size": sizes.audio_dim, "intermediate_size": sizes.audio_dim * 4,
-            "num_hidden_layers": sizes.audio_layers, "num_attention_heads": 2, "num_mel_bins": 128,
+            "hidden_size": sizes.audio_dim,
+            "intermediate_size": sizes.audio_dim * 4,
+            "num_hidden_layers": sizes.audio_layers,
+            "num_attention_heads": 2,
+            "num_mel_bins": 128,
             "max_source_positions": 1500,
         },
         text_config={
-            "model_type": "llama", "vocab_size": len(tok), "hidden_size": hidden,
-            "intermediate_size": hidden * 2, "num_hidden_layers": sizes.layers, "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2), "head_dim": hidden // heads,
-            "max_position_embeddings": 4096, "bos_token_id": ids("<s>"), "eos_token_id": ids("</s>"),
+            "model_type": "llama",
+            "vocab_size": len(tok),
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": sizes.layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": max(1, heads // 2),
+            "head_dim": hidden // heads,
+            "max_position_embeddings": 4096,
+            "bos_token_id": ids("<s>"),
+            "eos_token_id": ids("</s>"),
             "pad_token_id": ids("<pad>"),
         },
         audio_token_id=ids("[AUDIO]"),

@@ -12,7 +12,7 @@ class LossLog(TrainerCallback):
         self.losses: list[float] = []
         self.eval_losses: list[float] = []
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 - Trainer's signature
+    def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             self.losses.append(float(logs["loss"]))
         if logs and "eval_loss" in logs:

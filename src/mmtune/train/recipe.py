@@ -78,7 +78,11 @@ class Recipe:
         st = self.stats = self.prepared.stats()
         log.info(
             "data: %d rows read, %d kept, %d dropped; %d tokens, %d supervised",
-            st["rows_read"], st["rows_kept"], st["rows_dropped"], st["tokens"], st["supervised_tokens"],
+            st["rows_read"],
+            st["rows_kept"],
+            st["rows_dropped"],
+            st["tokens"],
+            st["supervised_tokens"],
         )
         if st["rows_kept"] == 0:
             raise MmtuneError("no rows left to train on after preprocessing")

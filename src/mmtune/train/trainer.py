@@ -14,6 +14,6 @@ class MultimodalTrainer(Trainer):
         self.family = family
         super().__init__(*args, **kwargs)
 
-    def _prepare_inputs(self, inputs):  # noqa: ANN001 - Trainer's signature
+    def _prepare_inputs(self, inputs):
         inputs = super()._prepare_inputs(inputs)
         return self.family.prepare_inputs(inputs, self.model.dtype)

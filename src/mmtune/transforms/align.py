@@ -44,7 +44,10 @@ def source_positions(whole: list[int], pieces: list[int], media_ids: frozenset[i
 
 
 def realign(
-    tensors: dict[str, torch.Tensor], whole: list[int], pieces: list[int], token_keys: Iterable[str],
+    tensors: dict[str, torch.Tensor],
+    whole: list[int],
+    pieces: list[int],
+    token_keys: Iterable[str],
     media_ids: frozenset[int] | set[int],
 ) -> dict[str, torch.Tensor]:
     """``tensors`` with every per-token tensor (``token_keys``, sequence on dim 1) re-indexed from

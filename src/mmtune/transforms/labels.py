@@ -43,7 +43,9 @@ def check_roles(conv: Conversation) -> None:
     if "assistant" not in roles:
         raise DataError("row has no assistant turn (nothing to train on)", field="messages")
     if roles[-1] != "assistant":
-        raise DataError(f"the last turn is {roles[-1]!r}; a training row must end with an assistant turn", field="messages")
+        raise DataError(
+            f"the last turn is {roles[-1]!r}; a training row must end with an assistant turn", field="messages"
+        )
     if "system" in roles[1:]:
         i = roles.index("system", 1)
         raise DataError(f"a system message may only come first (found one at message {i})", field=f"messages[{i}]")

@@ -118,9 +118,13 @@ class MistralCommonTransform:
             return SystemMessage(content=chunks)
         if msg.role == "user":
             return UserMessage(content=chunks)
-        raise DataError(f"{msg.role} turns are not supported for model family {self.spec.id!r}", field=f"messages[{index}]")
+        raise DataError(
+            f"{msg.role} turns are not supported for model family {self.spec.id!r}", field=f"messages[{index}]"
+        )
 
-    def encode_messages(self, conv: Conversation, finetuning: bool) -> tuple[list[int], list[tuple[list[Message], list[int]]], list, list]:
+    def encode_messages(
+        self, conv: Conversation, finetuning: bool
+    ) -> tuple[list[int], list[tuple[list[Message], list[int]]], list, list]:
         """BOS, then (canonical messages, token ids) per normalized message, plus images and audio.
 
         Validation and normalization are mistral-common's own (consecutive turns of one role are
@@ -150,8 +154,13 @@ class MistralCommonTransform:
             for i, m in enumerate(req.messages):
                 if isinstance(m, UserMessage):
                     toks, imgs, auds = inst.encode_user_message(
-                        m, req.available_tools, i == last_user, i == first_user,
-                        system_prompt=req.system_prompt, force_img_first=True, settings=req.settings,
+                        m,
+                        req.available_tools,
+                        i == last_user,
+                        i == first_user,
+                        system_prompt=req.system_prompt,
+                        force_img_first=True,
+                        settings=req.settings,
                     )
                     images.extend(imgs)
                     audios.extend(auds)
@@ -181,7 +190,9 @@ class MistralCommonTransform:
         for group, toks in pieces:
             flags = {is_trained(m, self.train_on_inputs, self.roles_to_train) for m in group}
             if len(flags) > 1:
-                raise DataError("consecutive turns of one role are merged by mistral-common; give them the same `train` flag")
+                raise DataError(
+                    "consecutive turns of one role are merged by mistral-common; give them the same `train` flag"
+                )
             ids.extend(toks)
             labels.extend(toks if flags.pop() else [IGNORE] * len(toks))
         return Encoded(ids, mask_media(labels, self.media_ids), self._tensors(images, audios))
@@ -190,7 +201,8 @@ class MistralCommonTransform:
         start, pieces, images, audios = self.encode_messages(conv, finetuning=False)
         ids = list(start) + [t for _, toks in pieces for t in toks]
         return {
-            "input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
+            "input_ids": torch.tensor([ids]),
+            "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
             **self._tensors(images, audios),
         }
 

@@ -57,7 +57,10 @@ class Renderer:
         if not msgs:
             return ""
         return self.tokenizer.apply_chat_template(
-            msgs, chat_template=self.template, tokenize=False, add_generation_prompt=add_generation_prompt,
+            msgs,
+            chat_template=self.template,
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
             **self.template_vars,
         )
 
@@ -81,7 +84,9 @@ class Renderer:
         marked[i] = {**marked[i], "content": content}
         return self.render(marked).find(_MARK)
 
-    def chunks(self, conv: Conversation, train_on_inputs: bool = False, roles_to_train: tuple[str, ...] = ("assistant",)) -> list[Chunk]:
+    def chunks(
+        self, conv: Conversation, train_on_inputs: bool = False, roles_to_train: tuple[str, ...] = ("assistant",)
+    ) -> list[Chunk]:
         msgs = template_messages(self.family, conv)
         eot = self.family.eot_token
         chunks: list[Chunk] = []
@@ -93,7 +98,7 @@ class Renderer:
                     f"the chat template does not render messages incrementally ({what} changes earlier text); "
                     f"mmtune needs a template where each message only appends text{self._hint()}"
                 )
-            return full[len(prev):]
+            return full[len(prev) :]
 
         for i, m in enumerate(conv.messages):
             trained = is_trained(m, train_on_inputs, roles_to_train)

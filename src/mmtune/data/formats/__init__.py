@@ -56,7 +56,9 @@ def detect_format(rows: list[dict[str, Any]], dataset: str) -> type[Format]:
         raise ConfigError(f"{dataset}: cannot tell the data format from columns ({cols}); set `type:` for this dataset")
     fits = sorted((f for f, n in scores.items() if n == best), key=lambda f: -f.priority)
     if len(fits) > 1:
-        log.info("%s: rows fit formats %s; using %r (set `type:` to choose)", dataset, [f.name for f in fits], fits[0].name)
+        log.info(
+            "%s: rows fit formats %s; using %r (set `type:` to choose)", dataset, [f.name for f in fits], fits[0].name
+        )
     if best < len(rows):
         log.warning("%s: only %d of the first %d rows look like %r", dataset, best, len(rows), fits[0].name)
     return fits[0]

@@ -74,14 +74,19 @@ class MessagesFormat(Format):
         if raw is None:
             raise DataError("the row has no 'messages' column", field="messages")
         if not isinstance(raw, list) or not raw:
-            raise DataError(f"'messages' is {'empty' if raw == [] else 'a ' + type(raw).__name__}, expected a list of messages", field="messages")
+            raise DataError(
+                f"'messages' is {'empty' if raw == [] else 'a ' + type(raw).__name__}, expected a list of messages",
+                field="messages",
+            )
         slots = Placeholders()
         kinds = tag_kinds(row)
         messages = []
         for i, m in enumerate(raw):
             field = f"messages[{i}]"
             if not isinstance(m, dict):
-                raise DataError(f"message is a {type(m).__name__}, expected an object with 'role' and 'content'", field=field)
+                raise DataError(
+                    f"message is a {type(m).__name__}, expected an object with 'role' and 'content'", field=field
+                )
             role = role_of(m.get("role"), f"{field}.role")
             parts = parse_content(m.get("content"), ctx, f"{field}.content", slots, kinds)
             messages.append(Message(role, parts, train=train_flag(m, field)))

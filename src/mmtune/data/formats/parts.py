@@ -33,7 +33,13 @@ from mmtune.errors import DataError
 
 MEDIA_TYPES: tuple[Modality, ...] = ("image", "audio", "video", "document")
 _SOURCE_KEYS = ("path", "url", "base64")
-_AUDIO_FORMATS = {"mp3": "audio/mpeg", "mpeg": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg"}
+_AUDIO_FORMATS = {
+    "mp3": "audio/mpeg",
+    "mpeg": "audio/mpeg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+}
 
 
 def parse_content(
@@ -78,9 +84,12 @@ def parse_part(p: Any, ctx: RowContext, field: str, slots: Placeholders, tag_kin
     if kind in ("file", "input_file"):
         return [_file_part(p, field)]
     if kind is None:
-        raise DataError(f"content part has no 'type' (keys: {', '.join(k for k, v in p.items() if v is not None)})", field=field)
+        raise DataError(
+            f"content part has no 'type' (keys: {', '.join(k for k, v in p.items() if v is not None)})", field=field
+        )
     raise DataError(
-        f"unknown content part type {kind!r} (expected text, image, audio, video, document, image_url, input_audio or file)",
+        f"unknown content part type {kind!r} (expected text, image, "
+        "audio, video, document, image_url, input_audio or file)",
         field=field,
     )
 
@@ -93,12 +102,16 @@ def _media_part(kind: Modality, p: dict[str, Any], ctx: RowContext, field: str, 
     if not sources:
         index = p.get("index")
         if index is not None and not isinstance(index, int):
-            raise DataError(f"{kind} part 'index' is a {type(index).__name__}, expected an integer", field=f"{field}.index")
+            raise DataError(
+                f"{kind} part 'index' is a {type(index).__name__}, expected an integer", field=f"{field}.index"
+            )
         return slots.add(kind, field, index)
     key = sources[0]
     if key == "base64":
         if not isinstance(p[key], str):
-            raise DataError(f"{kind} part 'base64' is a {type(p[key]).__name__}, expected a string", field=f"{field}.base64")
+            raise DataError(
+                f"{kind} part 'base64' is a {type(p[key]).__name__}, expected a string", field=f"{field}.base64"
+            )
         return MediaPart(kind, MediaRef(base64=p[key], mime=p.get("mime"), sampling_rate=sr))
     if key in ("path", "url") and not isinstance(p[key], str):
         raise DataError(f"{kind} part {key!r} is a {type(p[key]).__name__}, expected a string", field=f"{field}.{key}")
@@ -118,11 +131,16 @@ def _image_url_part(p: dict[str, Any], ctx: RowContext, field: str) -> MediaPart
 def _input_audio_part(p: dict[str, Any], field: str) -> MediaPart:
     value = p.get("input_audio")
     if not isinstance(value, dict) or not isinstance(value.get("data"), str):
-        raise DataError("input_audio part has no base64 'data' (expected {'input_audio': {'data': ..., 'format': 'wav'}})", field=field)
+        raise DataError(
+            "input_audio part has no base64 'data' (expected {'input_audio': {'data': ..., 'format': 'wav'}})",
+            field=field,
+        )
     fmt = value.get("format")
     mime = _AUDIO_FORMATS.get(str(fmt).lower()) if fmt else None
     if fmt and mime is None:
-        raise DataError(f"input_audio format {fmt!r} is not one of {', '.join(_AUDIO_FORMATS)}", field=f"{field}.format")
+        raise DataError(
+            f"input_audio format {fmt!r} is not one of {', '.join(_AUDIO_FORMATS)}", field=f"{field}.format"
+        )
     return MediaPart("audio", MediaRef(base64=value["data"], mime=mime))
 
 
@@ -141,7 +159,9 @@ def _file_part(p: dict[str, Any], field: str) -> MediaPart:
     if isinstance(url, str) and is_url(url):
         return MediaPart(modality_of(url, field), MediaRef(url=url))
     if value.get("file_id") is not None:
-        raise DataError("file part refers to an uploaded 'file_id', which cannot be read offline; embed 'file_data'", field=field)
+        raise DataError(
+            "file part refers to an uploaded 'file_id', which cannot be read offline; embed 'file_data'", field=field
+        )
     raise DataError("file part has neither 'file_data' nor 'file_url'", field=field)
 
 

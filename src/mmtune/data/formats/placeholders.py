@@ -74,7 +74,9 @@ class Placeholders:
             elif refs:
                 first_user = next((m for m in messages if m.role == "user"), None)
                 if first_user is None:
-                    raise DataError(f"column {col!r} has {kind}s but the row has no user turn to put them in", field=col)
+                    raise DataError(
+                        f"column {col!r} has {kind}s but the row has no user turn to put them in", field=col
+                    )
                 first_user.parts[0:0] = [MediaPart(kind, r) for r in refs]
 
     @staticmethod
@@ -91,12 +93,15 @@ class Placeholders:
         if not refs and col not in row:
             raise DataError(f"{self._what(kind, slots)} but the row has no {col!r} column", field=slots[0].field)
         if indexed and len(indexed) != len(slots):
-            raise DataError(f"some {kind} parts have an 'index' and some do not; give all or none", field=slots[0].field)
+            raise DataError(
+                f"some {kind} parts have an 'index' and some do not; give all or none", field=slots[0].field
+            )
         if indexed:
             for s in slots:
                 if not 0 <= s.index < len(refs):  # type: ignore[operator]
                     raise DataError(
-                        f"{kind} part points at index {s.index} but column {col!r} has {len(refs)} item(s)", field=s.field
+                        f"{kind} part points at index {s.index} but column {col!r} has {len(refs)} item(s)",
+                        field=s.field,
                     )
                 s.part.ref = refs[s.index]  # type: ignore[index]
             unused = sorted(set(range(len(refs))) - {s.index for s in slots})

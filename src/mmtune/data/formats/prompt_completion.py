@@ -36,14 +36,18 @@ def split_files(value: Any, field: str = "files") -> list[str]:
         items = list(value)
         for i, v in enumerate(items):
             if not isinstance(v, str):
-                raise DataError(f"files[{i}] is a {type(v).__name__}, expected a file name, URL or data URI", field=f"{field}[{i}]")
+                raise DataError(
+                    f"files[{i}] is a {type(v).__name__}, expected a file name, URL or data URI", field=f"{field}[{i}]"
+                )
         items = [v.strip() for v in items]
     else:
         raise DataError(f"'files' is a {type(value).__name__}, expected comma-separated names or a list", field=field)
     return [v for v in items if v]
 
 
-def _side(value: Any, column: str, role: str, ctx: RowContext, slots: Placeholders, kinds: frozenset[str]) -> list[Message]:
+def _side(
+    value: Any, column: str, role: str, ctx: RowContext, slots: Placeholders, kinds: frozenset[str]
+) -> list[Message]:
     """One side (prompt or completion): a string is one message; a list is messages."""
     if isinstance(value, str):
         return [Message(role, slots.split_text(value, column, kinds))]  # type: ignore[arg-type]
@@ -52,7 +56,9 @@ def _side(value: Any, column: str, role: str, ctx: RowContext, slots: Placeholde
         for i, m in enumerate(value):
             field = f"{column}[{i}]"
             if not isinstance(m, dict):
-                raise DataError(f"message is a {type(m).__name__}, expected an object with 'role' and 'content'", field=field)
+                raise DataError(
+                    f"message is a {type(m).__name__}, expected an object with 'role' and 'content'", field=field
+                )
             parts = parse_content(m.get("content"), ctx, f"{field}.content", slots, kinds)
             out.append(Message(role_of(m.get("role"), f"{field}.role"), parts, train=train_flag(m, field)))
         return out

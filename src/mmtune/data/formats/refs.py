@@ -59,7 +59,9 @@ def modality_of(value: str, field: str) -> Modality:
     kind = modality_of_name(value)
     if kind is None:
         known = ", ".join(sorted(EXTENSIONS))
-        raise DataError(f"cannot tell the kind of media of {value[:80]!r} from its extension (known: {known})", field=field)
+        raise DataError(
+            f"cannot tell the kind of media of {value[:80]!r} from its extension (known: {known})", field=field
+        )
     return kind
 
 
@@ -84,7 +86,10 @@ def media_ref(value: Any, ctx: RowContext, field: str, sampling_rate: int | None
             return MediaRef(data_uri=value, mime=data_uri_mime(value, field))
         if "://" in value[:12]:
             scheme = value.split("://", 1)[0]
-            raise DataError(f"unsupported URL scheme {scheme!r} in {value[:80]!r} (use http(s), a data URI or a file name)", field=field)
+            raise DataError(
+                f"unsupported URL scheme {scheme!r} in {value[:80]!r} (use http(s), a data URI or a file name)",
+                field=field,
+            )
         return MediaRef(path=value, base_dir=ctx.media_base, sampling_rate=sampling_rate)
     if isinstance(value, dict):
         if value.get("bytes"):  # undecoded HF Image/Audio/Video feature

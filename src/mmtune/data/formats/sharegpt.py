@@ -68,14 +68,19 @@ class ShareGPTFormat(Format):
         if turns is None:
             raise DataError("the row has no 'conversations' column", field="conversations")
         if not isinstance(turns, list) or not turns:
-            raise DataError(f"{col!r} is {'empty' if turns == [] else 'a ' + type(turns).__name__}, expected a list of turns", field=col)
+            raise DataError(
+                f"{col!r} is {'empty' if turns == [] else 'a ' + type(turns).__name__}, expected a list of turns",
+                field=col,
+            )
         slots = Placeholders()
         kinds = tag_kinds(row)
         messages: list[Message] = system_column(row)
         for i, t in enumerate(turns):
             field = f"{col}[{i}]"
             if not isinstance(t, dict):
-                raise DataError(f"turn is a {type(t).__name__}, expected an object with 'from' and 'value'", field=field)
+                raise DataError(
+                    f"turn is a {type(t).__name__}, expected an object with 'from' and 'value'", field=field
+                )
             who, text = (t.get("from"), t.get("value")) if "from" in t else (t.get("role"), t.get("content"))
             if who is None:
                 raise DataError("turn has no 'from'", field=field)

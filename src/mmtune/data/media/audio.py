@@ -70,9 +70,7 @@ def _decode_audio(src: Source, settings: MediaSettings) -> tuple[np.ndarray, int
         try:
             return _decode_audio_pyav(src, settings.sampling_rate), settings.sampling_rate
         except Exception:
-            raise DataError(
-                f"audio {src.name} could not be decoded ({type(first).__name__}: {first})"
-            ) from None
+            raise DataError(f"audio {src.name} could not be decoded ({type(first).__name__}: {first})") from None
 
 
 def resample_audio(y: np.ndarray, rate: int, target: int) -> np.ndarray:

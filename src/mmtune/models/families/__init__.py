@@ -64,13 +64,16 @@ def family_for_checkpoint(path: str) -> type[Family]:
         if cfg.get("mmtune_family") in all_families():
             return get_family(cfg["mmtune_family"])
         vision = cfg.get("vision_config")
-        return family_for_model_type(cfg.get("model_type", "?"), vision.get("model_type") if isinstance(vision, dict) else None)
+        return family_for_model_type(
+            cfg.get("model_type", "?"), vision.get("model_type") if isinstance(vision, dict) else None
+        )
     try:
         from transformers import AutoConfig
 
         cfg = AutoConfig.from_pretrained(path)
     except Exception as e:
         raise ConfigError(
-            f"base_model {path!r} is neither a local checkpoint folder nor loadable from the hub ({e.__class__.__name__})"
+            f"base_model {path!r} is neither a local checkpoint folder "
+            f"nor loadable from the hub ({e.__class__.__name__})"
         ) from None
     return family_for_model_type(cfg.model_type, getattr(getattr(cfg, "vision_config", None), "model_type", None))

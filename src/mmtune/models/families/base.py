@@ -117,7 +117,7 @@ class Family:
         """Every linear layer of the language model (``lora_target_linear: true``)."""
         return rf"^{re.escape(cls.language_prefix)}\.layers\.{cls.linear_modules}$"
 
-    # -- rendering & encoding (hooks the transforms call) --------------------------------------------------------------------
+    # -- rendering & encoding (hooks the transforms call) -------------------------------------------------------------
     @classmethod
     def template_message(cls, role: str, parts: list[dict]) -> dict:
         """A canonical message as chat templates take it (typed content list)."""

@@ -31,8 +31,14 @@ class Gemma3n(Family):
     template_names = ("gemma3n",)
     chat_template = family_template("gemma3n.jinja")
     eot_token = "<end_of_turn>"
-    media_tokens = ("<start_of_image>", "<image_soft_token>", "<end_of_image>",
-                    "<start_of_audio>", "<audio_soft_token>", "<end_of_audio>")
+    media_tokens = (
+        "<start_of_image>",
+        "<image_soft_token>",
+        "<end_of_image>",
+        "<start_of_audio>",
+        "<audio_soft_token>",
+        "<end_of_audio>",
+    )
     # Both encoders are "vision" for freezing (the tower group); both embedders are projectors.
     vision_pattern = r"^model\.(vision_tower|audio_tower)\."
     projector_pattern = r"^model\.(embed_vision|embed_audio)\."

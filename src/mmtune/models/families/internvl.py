@@ -22,7 +22,12 @@ from mmtune.errors import DataError
 from mmtune.models.families import register
 from mmtune.models.families.base import Family, family_template
 
-MEDIA = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"}
+MEDIA = {
+    "start_image_token": "<img>",
+    "end_image_token": "</img>",
+    "context_image_token": "<IMG_CONTEXT>",
+    "video_token": "<video>",
+}
 
 
 @register
@@ -72,11 +77,13 @@ class InternVL(Family):
         videos = iter(clips)
         pieces, pixels, last = [], [], 0
         for m in processor.multimodal_pattern.finditer(text):
-            pieces.append(text[last:m.start()])
+            pieces.append(text[last : m.start()])
             last = m.end()
             item = next(images if m.lastgroup == "image" else videos, None)
             if item is None:
-                raise DataError(f"the rendered text has more {m.lastgroup} placeholders than the row has {m.lastgroup}s")
+                raise DataError(
+                    f"the rendered text has more {m.lastgroup} placeholders than the row has {m.lastgroup}s"
+                )
             if m.lastgroup == "image":
                 px = processor(text=[processor.image_token], images=[item], return_tensors="pt")["pixel_values"]
                 pieces.append(processor.replace_image_token({"num_patches": [px.shape[0]]}, 0))
@@ -90,7 +97,11 @@ class InternVL(Family):
             raise DataError("the row has more media than the rendered text has placeholders for")
         pieces.append(text[last:])
         out = processor.tokenizer(["".join(pieces)], add_special_tokens=False, return_tensors="pt")
-        return {"input_ids": out["input_ids"], "attention_mask": out["attention_mask"], "pixel_values": torch.cat(pixels)}
+        return {
+            "input_ids": out["input_ids"],
+            "attention_mask": out["attention_mask"],
+            "pixel_values": torch.cat(pixels),
+        }
 
     @classmethod
     def chunk_ids(cls, processor: Any, text: str, media: dict[str, list]) -> list[int]:

@@ -15,7 +15,12 @@ from mmtune.models.families import register
 from mmtune.models.families.base import Family, family_template
 
 MEDIA = (
-    "<|image_start|>", "<|image_end|>", "<|image|>", "<|patch|>", "<|tile_x_separator|>", "<|tile_y_separator|>",
+    "<|image_start|>",
+    "<|image_end|>",
+    "<|image|>",
+    "<|patch|>",
+    "<|tile_x_separator|>",
+    "<|tile_y_separator|>",
 )
 
 

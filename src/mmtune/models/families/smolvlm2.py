@@ -81,8 +81,10 @@ class SmolVLM2(Family):
             masks.append(v["pixel_attention_mask"])
         out = processor.tokenizer([expanded], add_special_tokens=False, return_tensors="pt")
         return {
-            "input_ids": out["input_ids"], "attention_mask": out["attention_mask"],
-            "pixel_values": torch.cat(pixels, dim=1), "pixel_attention_mask": torch.cat(masks, dim=1),
+            "input_ids": out["input_ids"],
+            "attention_mask": out["attention_mask"],
+            "pixel_values": torch.cat(pixels, dim=1),
+            "pixel_attention_mask": torch.cat(masks, dim=1),
         }
 
     @classmethod
