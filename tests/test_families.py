@@ -399,12 +399,15 @@ FAMILIES: dict[str, Expect] = {
         processor="MllamaProcessor",
         model="MllamaForConditionalGeneration",
         hub_config={"model_type": "mllama"},
+        # the hub template's dated system turn: with a system message, or in a conversation without images
         prompt=(
-            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nAnswer briefly.<|eot_id|>"
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+            "Today Date: 26 Jul 2024\n\nAnswer briefly.<|eot_id|>"
             "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
         ),
         text_row=(
-            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+            "Today Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\nred<|eot_id|>",
             "red<|eot_id|>",
         ),
@@ -417,7 +420,8 @@ FAMILIES: dict[str, Expect] = {
                 # user texts (not their images or role headers) are supervised too
                 "What colors are these?<|eot_id|>red and blue<|eot_id|>Which "
                 "one is first?<|eot_id|>the red one<|eot_id|>",
-                "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nAnswer briefly.<|eot_id|>"
+                "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: "
+                "December 2023\nToday Date: 26 Jul 2024\n\nAnswer briefly.<|eot_id|>"
                 "<|start_header_id|>user<|end_header_id|>\n\nWhat colors are these?<|eot_id|>"
                 "<|start_header_id|>assistant<|end_header_id|>\n\nred and blue<|eot_id|>"
                 "<|start_header_id|>user<|end_header_id|>\n\nWhich one is first?<|eot_id|>"
@@ -470,18 +474,21 @@ FAMILIES: dict[str, Expect] = {
         processor="LlavaProcessor",
         model="LlavaForConditionalGeneration",
         hub_config={"model_type": "llava", "vision_config": {"model_type": "clip_vision_model"}},
-        prompt="<s>Answer briefly. USER: Hi ASSISTANT:",
-        text_row=("<s>USER: Hi ASSISTANT: red</s>", "red</s>"),
+        # The template writes no BOS; the row gets one "<s>" and then the text as a sequence start, as
+        # llava-hf's tokenizer encodes a prompt: "▁USER" / "▁Answer", decoded "<s> USER" / "<s> Answer".
+        prompt="<s> Answer briefly. USER: Hi ASSISTANT:",
+        text_row=("<s> USER: Hi ASSISTANT: red</s>", "red</s>"),
         rows={
             # LLaVA's pieces carry their leading space ("▁the"); the Llama decoder drops it only at the
-            # very start of a decoded text. Its user turns end without an end-of-turn token.
+            # very start of a decoded text. Its user turns end without an end-of-turn token; a space
+            # follows an answer's "</s>" (llava-hf's layout).
             "images": Rows(
                 "red and blue</s> the red one</s>",
                 {"<image>": 8},
                 2,
                 "What colors are these? red and blue</s>Which one is first? the red one</s>",
-                "<s>Answer briefly. USER: \n\nWhat colors are these? ASSISTANT: red and blue</s>"
-                "USER: Which one is first? ASSISTANT: the red one</s>",
+                "<s> Answer briefly. USER: \n\nWhat colors are these? ASSISTANT: red and blue</s>"
+                " USER: Which one is first? ASSISTANT: the red one</s>",
             ),
         },
         refused_template=("llama3_2_vision", "llava, llava_1_5, vicuna_v1, tokenizer_default"),
@@ -522,8 +529,9 @@ FAMILIES: dict[str, Expect] = {
                 {"[IMG]": 28, "[IMG_BREAK]": 6, "[IMG_END]": 2},
                 2,
                 "What colors are these?[/INST]red and blue</s>Which one is first?[/INST]the red one</s>",
-                "<s>[INST]Answer briefly.\n\nWhat colors are these?[/INST]red and blue</s>"
-                "[INST]Which one is first?[/INST]the red one</s>",
+                # the system text opens the last user turn (mistral-common's v3 rule)
+                "<s>[INST]What colors are these?[/INST]red and blue</s>"
+                "[INST]Answer briefly.\n\nWhich one is first?[/INST]the red one</s>",
             ),
         },
         refused_template=("llama3_2_vision", "pixtral, mistral_v3, tokenizer_default"),

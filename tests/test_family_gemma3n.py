@@ -1,4 +1,5 @@
-"""Gemma 3n quirks: its vocabulary ranges, image and audio in one row, clips over 30 seconds.
+"""Gemma 3n quirks: its vocabulary ranges, image and audio in one row, clips over 30 seconds, a system
+message of several text parts.
 
 Everything every family checks (loading, chat format, labels, training, predict) is its row in
 tests/test_families.py.
@@ -21,6 +22,8 @@ from family_checks import (
     write_tone,
 )
 from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from mmtune.models.families import get_family
 
 
 def test_vocabulary_ranges(tiny_ckpt):
@@ -72,3 +75,26 @@ def test_clip_over_30_seconds_is_cut_not_crashing(tiny_ckpt, tmp_path):
     ids = torch.tensor([enc["input_ids"]])
     out = model(input_ids=ids, labels=torch.tensor([enc["labels"]]), **mm)
     assert torch.isfinite(out.loss)
+
+
+def test_system_message_keeps_all_its_text_parts_untrimmed(tiny_ckpt, tmp_path):
+    """Every system text part reaches the row, joined by a blank line and untrimmed, as one part (the
+    hub template reads only the first part and keeps it untrimmed); user and model text are trimmed."""
+    fam = get_family("gemma3n")
+    parts = [{"type": "text", "text": "  Be brief."}, {"type": "text", "text": "Be kind.\n"}]
+    one = [{"type": "text", "text": "  Be brief.\n\nBe kind.\n"}]
+    assert fam.template_message("system", parts) == {"role": "system", "content": one}
+    rp = row_processor(tiny_ckpt("gemma3n"), tmp_path)
+    row = {
+        "messages": [
+            {"role": "system", "content": parts},
+            {"role": "user", "content": " Hi "},
+            {"role": "assistant", "content": "red \n"},
+        ]
+    }
+    enc = encode_row(rp, row)
+    assert tokenizer(rp).decode(enc["input_ids"]) == (
+        "<bos><start_of_turn>user\n  Be brief.\n\nBe kind.\n\n\nHi<end_of_turn>\n"
+        "<start_of_turn>model\nred<end_of_turn>\n"
+    )
+    assert supervised_text(rp, enc) == "red<end_of_turn>"

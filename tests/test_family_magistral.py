@@ -6,6 +6,8 @@ tests/test_families.py.
 
 from __future__ import annotations
 
+import logging
+
 from family_checks import (
     assert_one_img_token_per_cell,
     encode_row,
@@ -38,3 +40,14 @@ def test_one_image_token_per_merged_patches(tiny_ckpt, tmp_path):
     enc = encode_row(rp, two_image_conversation(a, b), str(tmp_path))
     assert unpack_tensors(enc["mm"])["pixel_values"].shape[0] == 2
     assert_one_img_token_per_cell(rp, enc, 28)
+
+
+def test_rows_without_system_warn_once(tiny_ckpt, tmp_path, caplog):
+    """Magistral encodes as Mistral-Small-3.1 does: the same once-per-run warning about the hub template."""
+    rp = row_processor(tiny_ckpt("magistral"), tmp_path)
+    bare = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "red"}]}
+    with caplog.at_level(logging.WARNING, logger="mmtune"):
+        encode_row(rp, bare)
+        encode_row(rp, bare)
+    warnings = [r.getMessage() for r in caplog.records if "without a system message" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("model family 'magistral', ")

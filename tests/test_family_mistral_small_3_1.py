@@ -1,6 +1,7 @@
 """Mistral-Small-3.1 quirks: chats encoded by mistral-common from a (shrunk, real) tekken.json, as
 the hub checkpoint does, checked against transformers' own mistral-common path; the HF-format
-copy without tekken.json; one [IMG] per 2x2 merged 14 px patches.
+copy without tekken.json; one [IMG] per 2x2 merged 14 px patches; the one warning that rows without
+a system message train without the default system prompt the hub's Jinja template adds.
 
 Everything every family checks (loading, chat format, labels, training, predict) is its row in
 tests/test_families.py.
@@ -9,6 +10,7 @@ tests/test_families.py.
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -23,6 +25,7 @@ from family_checks import (
     write_two_images,
 )
 
+from mmtune.conversation import Conversation, Message, TextPart
 from mmtune.errors import ConfigError
 from mmtune.models.families import get_family
 
@@ -84,3 +87,32 @@ def test_without_tekken_uses_the_template_with_the_same_layout(tiny_ckpt, tmp_pa
 def test_custom_template_is_refused(tiny_ckpt, tmp_path):
     with pytest.raises(ConfigError, match="encodes chats with the checkpoint's mistral-common tokenizer"):
         row_processor(tiny_ckpt("mistral_small_3_1"), tmp_path, chat_template_jinja="{{ messages }}")
+
+
+def _missing_system_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "mmtune" and "without a system message" in r.getMessage()
+    ]
+
+
+def test_rows_without_system_warn_once_about_the_hub_template(tiny_ckpt, tmp_path, caplog):
+    """mistral-common adds no default system prompt, the hub's Jinja template does: one warning per run
+    (not per row) names the difference and the inference path that matches training."""
+    rp = row_processor(tiny_ckpt("mistral_small_3_1"), tmp_path)
+    bare = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "red"}]}
+    with caplog.at_level(logging.WARNING, logger="mmtune"):
+        for _ in range(3):
+            enc = encode_row(rp, bare)
+    assert tokenizer(rp).decode(enc["input_ids"]) == "<s>[INST]Hi[/INST]red</s>"  # no default system prompt
+    (warning,) = _missing_system_warnings(caplog)
+    assert warning.startswith("model family 'mistral_small_3_1', rows without a system message: ")
+    assert "adds Mistral's default system prompt" in warning and "tokenizer_mode=mistral" in warning
+
+
+def test_rows_with_system_and_prompts_do_not_warn(tiny_ckpt, tmp_path, caplog):
+    a, b = write_two_images(tmp_path)
+    rp = row_processor(tiny_ckpt("mistral_small_3_1"), tmp_path)
+    with caplog.at_level(logging.WARNING, logger="mmtune"):
+        encode_row(rp, two_image_conversation(a, b), str(tmp_path))
+        rp.transform.prompt(Conversation([Message("user", [TextPart("Hi")])]))
+    assert not _missing_system_warnings(caplog)

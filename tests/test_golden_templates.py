@@ -107,108 +107,42 @@ def differs(family: str, kinds: tuple[str, ...], reason: str, modes: tuple[str, 
             DIFFERENCES[(family, kind, mode)] = f"{family}: {reason}"
 
 
-LLAVA_BOS = "hub writes no '<s>' (llava-hf's tokenizer adds BOS when the prompt is tokenized); ours starts with '<s>'"
+# A deliberate difference (docs/families.md, "Hub templates"): mmtune supervises '</s>' as the end of an
+# answer, the token llava-hf's model stops generating on; the hub's text is otherwise identical.
 LLAVA_EOS = (
-    "hub ends an assistant turn with a space and no '</s>' ('… ASSISTANT: A red square. USER: …'); ours with '</s>'"
-)
-differs("llava", ("image_text", "text_only", "system_edge_whitespace"), LLAVA_BOS, ("prompt",))
-differs("llava", ("image_text", "text_only", "system_edge_whitespace"), f"{LLAVA_BOS}; {LLAVA_EOS}", ("row",))
-differs("llava", ("system_two_images_multiturn", "image_later_turn"), f"{LLAVA_BOS}; {LLAVA_EOS}")
-differs(
-    "llava",
-    ("text_before_image",),
-    f"{LLAVA_BOS}; hub writes every '<image>\\n' before the message text "
-    "('USER: <image>\\nDescribe this: ASSISTANT:'), ours keeps it after the text ('Describe this:<image>\\n')",
-    ("prompt",),
+    "deliberate: ours ends every answer with '</s>' (the token the model stops on, supervised) where the hub "
+    "writes none ('… ASSISTANT: A red square.</s> USER: …' vs '… ASSISTANT: A red square. USER: …')"
 )
 differs(
     "llava",
-    ("text_before_image",),
-    f"{LLAVA_BOS}; {LLAVA_EOS}; hub writes every '<image>\\n' before the message text, ours keeps it after the text",
+    tuple(k for k in CONVERSATIONS if k not in ("video", "audio")),
+    f"{LLAVA_EOS}; the hub's row ends with the space after the last answer, ours with '</s>'",
     ("row",),
 )
-differs(
-    "llava",
-    ("system_several_text_parts",),
-    f"{LLAVA_BOS}; hub follows each system text part with a space "
-    "('…assistant. Answer…'), ours joins them with nothing ('…assistant.Answer…')",
-    ("prompt",),
-)
-differs(
-    "llava",
-    ("system_several_text_parts",),
-    f"{LLAVA_BOS}; {LLAVA_EOS}; hub follows each system text part with a space, ours joins them with nothing",
-    ("row",),
-)
-
-differs(
-    "mllama",
-    ("text_only",),
-    "hub writes a system turn 'Cutting Knowledge Date: December 2023\\nToday Date: "
-    "30 Nov 2026\\n\\n' for rows without images; ours writes no system turn",
-)
-differs(
-    "mllama",
-    ("system_two_images_multiturn", "system_several_text_parts", "system_edge_whitespace"),
-    "hub prefixes a system message with 'Cutting Knowledge Date: December 2023\\nToday Date: 30 Nov 2026\\n\\n' "
-    "and prints typed system content as a Python list (\"[{'type': 'text', …}]\", from `content|trim`); "
-    "ours writes the system text alone",
-)
+# prompts that show an earlier answer; every other llava prompt matches the hub exactly
+differs("llava", ("system_two_images_multiturn", "image_later_turn"), LLAVA_EOS, ("prompt",))
 
 differs(
     "pixtral",
     ("system_two_images_multiturn", "system_several_text_parts", "system_edge_whitespace"),
     "hub writes the system text only into the [INST] of the row's last message when that is a user turn, "
-    "so a full row (ending with the answer) loses it; ours puts it in the first [INST]",
+    "so a full row (ending with the answer) loses it; ours puts it before the last user message's text, "
+    "as mistral-common's v3 encoding of a training row does",
     ("row",),
-)
-differs(
-    "pixtral",
-    ("system_two_images_multiturn", "system_several_text_parts", "system_edge_whitespace"),
-    "hub raises TypeError on typed system content ('[INST]' + the content list), and with string content "
-    "puts the system text before the LAST user message; ours puts it in the first [INST]",
-    ("prompt",),
 )
 
 differs(
     "mistral_small_3_1",
     ("image_text", "text_only", "image_later_turn", "text_before_image"),
     "hub Jinja adds a dated default system prompt ('[SYSTEM_PROMPT]You are Mistral Small 3, … The current "
-    "date is 2026-11-30. …[/SYSTEM_PROMPT]') when the row has no system message; ours adds none",
+    "date is 2026-11-30. …[/SYSTEM_PROMPT]') when the row has no system message; ours adds none, as mistral-common "
+    "(what mmtune trains with) adds none; training such rows warns once per run",
 )
 differs(
     "mistral_small_3_1",
     ("system_several_text_parts",),
     "hub keeps only the first text part of the system message; ours joins all parts with '\\n\\n'",
 )
-
-differs(
-    "gemma3",
-    ("system_several_text_parts",),
-    "hub keeps only the first text part of the system message; "
-    "ours concatenates all parts, each trimmed, with no separator ('…assistant.Answer…')",
-)
-differs(
-    "gemma3",
-    ("system_edge_whitespace",),
-    "hub keeps the system text untrimmed ('  You are …\\n' + '\\n\\n'); ours trims it",
-)
-differs(
-    "gemma3n",
-    ("system_several_text_parts",),
-    "hub keeps only the first text part of the system message; ours joins all parts with ' '",
-)
-differs(
-    "gemma3n",
-    ("system_edge_whitespace",),
-    "hub keeps the system text untrimmed ('  You are …\\n' + '\\n\\n'); ours trims it",
-)
-differs(
-    "llama4",
-    ("system_several_text_parts",),
-    "hub keeps only the first text part of the system message (trimmed); ours concatenates all parts",
-)
-differs("llama4", ("system_edge_whitespace",), "hub trims the system text; ours keeps its edge whitespace")
 
 
 def render(template: str, messages: list[dict], add_generation_prompt: bool, family_id: str) -> str:

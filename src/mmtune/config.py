@@ -75,6 +75,12 @@ class Config(_Strict):
         description="A template name of the model's family, 'tokenizer_default', or empty for the checkpoint's own.",
     )
     chat_template_jinja: str | None = Field(None, description="A Jinja chat template given inline.")
+    date_string: str = Field(
+        "26 Jul 2024",
+        description="The 'Today Date: …' the Llama 3.2 Vision template writes in its system turn (the hub "
+        "template's own fallback). A fixed date, never today's, so a row's training tokens do not change by day; "
+        "set the date you will serve with. An error for families whose template prints no date.",
+    )
     # -- data --------------------------------------------------------------------------------
     datasets: list[DatasetConfig] = Field(min_length=1, description="One or more datasets, concatenated.")
     val_set_size: float = Field(0.0, ge=0, description="Fraction (<1) or number of rows held out for evaluation.")
@@ -100,6 +106,13 @@ class Config(_Strict):
     train_on_inputs: bool = Field(False, description="Also train on system/user text (never on media or padding).")
     roles_to_train: list[str] = Field(
         default_factory=lambda: ["assistant"], description="Roles whose content (and end-of-turn) is trained on."
+    )
+    system_message_policy: Literal["fold", "drop", "error"] = Field(
+        "fold",
+        description="A system message the model's chat format cannot take in that conversation (the family "
+        "says when: Voxtral's mistral-common v7 format refuses one beside audio): 'fold' puts its text at the "
+        "start of the first user message's text, a blank line between; 'drop' removes it; 'error' makes the row "
+        "a bad row naming the reason. fold/drop log one warning per run, and predict applies the same policy.",
     )
     sample_packing: bool = Field(
         False, description="Accepted; not supported for multimodal rows yet (a warning says so)."

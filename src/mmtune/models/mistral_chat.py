@@ -5,7 +5,8 @@ what stays here is what differs per checkpoint: loading the processor with mistr
 tokenizer, choosing that transform (a checkpoint without ``tekken.json``, an HF-format conversion
 with ``tokenizer.json`` and a chat template, takes the generic template path of ``Family``), and
 the ``media_tensors`` hook through which each family turns mistral-common's preprocessed images
-and audio into model tensors.
+and audio into model tensors, and mistral-common's rule on system messages beside audio
+(``system_message_refusal``, applied through the config's ``system_message_policy``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import torch
 
+from mmtune.conversation import Conversation
 from mmtune.errors import ConfigError
 from mmtune.models.families.base import Family
 from mmtune.transforms.base import Transform, TransformSettings
@@ -55,6 +57,18 @@ class MistralChatFamily(Family):
                 "(tekken.json); a custom chat_template / chat_template_jinja cannot change that format"
             )
         return MistralCommonTransform(cls, processor, settings)
+
+    @classmethod
+    def system_message_refusal(cls, processor: Any, conv: Conversation) -> str | None:
+        """mistral-common's rule: tokenizer v7 (its ``MistralRequestValidatorV5``) refuses a system
+        message in a conversation where any user message has audio; v11 and later take it."""
+        tok = mistral_tokenizer(processor)
+        if tok is None or "audio" not in conv.modalities():
+            return None
+        version = str(tok.instruct_tokenizer.tokenizer.version.value)
+        if int(version.lstrip("v")) >= 11:
+            return None
+        return f"mistral-common's {version} chat format takes no system message in a conversation with audio"
 
     @classmethod
     def media_tensors(cls, processor: Any, images: list, audios: list) -> dict[str, torch.Tensor]:

@@ -30,6 +30,8 @@ class PrepSettings:
     media: MediaSettings = field(default_factory=MediaSettings)
     # Extra variables the chat template reads (e.g. Qwen's ``add_vision_id``); only those set.
     template_vars: dict = field(default_factory=dict)
+    # What happens to a system message the family's chat format cannot take (transforms/system.py).
+    system_message_policy: str = "fold"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -87,6 +89,9 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
         processor = load_processor(cfg, family)
     template = choose_template(family, processor, cfg.chat_template, cfg.chat_template_jinja)
     template_vars = {"add_vision_id": True} if cfg.add_vision_id else {}
+    # date_string has a default: passed to every template that declares it, refused below only when set
+    if "date_string" in family.template_options or "date_string" in cfg.model_fields_set:
+        template_vars["date_string"] = cfg.date_string
     unknown = set(template_vars) - family.template_options
     if unknown and not cfg.chat_template_jinja:
         raise ConfigError(
@@ -101,6 +106,7 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
         sequence_len=cfg.sequence_len,
         truncation=cfg.truncation,
         template_vars=template_vars,
+        system_message_policy=cfg.system_message_policy,
         media=MediaSettings(
             image_size=cfg.image_wh,
             resample=cfg.image_resize_algorithm,

@@ -29,8 +29,15 @@ def llava(out_dir: Path, seed: int, sizes: TinySizes) -> None:
 
     template = get_family("llava").chat_template
     vocab, merges = train_sentencepiece_bpe(SPECIALS)
+    # add_bos_token: llava-hf's tokenizer adds <s> when it encodes a prompt (its template writes none)
     tok = LlamaTokenizer(
-        vocab=vocab, merges=merges, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+        vocab=vocab,
+        merges=merges,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        add_bos_token=True,
     )
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
     tok.chat_template = template

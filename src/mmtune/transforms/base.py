@@ -18,6 +18,7 @@ class TransformSettings(Protocol):
     train_on_inputs: bool
     roles_to_train: tuple[str, ...]
     template_vars: dict
+    system_message_policy: str  # fold | drop | error (``transforms/system.py``)
 
 
 class FamilySpec(Protocol):
@@ -31,6 +32,9 @@ class FamilySpec(Protocol):
 
     @classmethod
     def template_message(cls, role: str, parts: list[dict]) -> dict: ...
+
+    @classmethod
+    def conversation_vars(cls, conv: Conversation) -> dict: ...
 
     @classmethod
     def chunk_ids(cls, processor: Any, text: str, media: dict[str, list]) -> list[int]: ...

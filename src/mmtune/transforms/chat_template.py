@@ -19,6 +19,7 @@ from mmtune.errors import DataError
 from mmtune.transforms.align import realign
 from mmtune.transforms.base import FamilySpec, TransformSettings, media_by_modality, media_token_ids
 from mmtune.transforms.labels import IGNORE, Encoded
+from mmtune.transforms.system import SystemStep
 from mmtune.transforms.template import Chunk, Renderer
 
 
@@ -32,8 +33,10 @@ class ChatTemplateTransform:
         self.roles_to_train = tuple(settings.roles_to_train)
         self.renderer = Renderer(spec, processor, settings.chat_template, settings.template_vars)
         self.media_ids = media_token_ids(spec, processor)
+        self.system = SystemStep(spec, processor, getattr(settings, "system_message_policy", "fold"))
 
     def __call__(self, conv: Conversation) -> Encoded:
+        conv = self.system(conv)
         return self.encode_chunks(self.renderer.chunks(conv, self.train_on_inputs, self.roles_to_train))
 
     def encode_chunks(self, chunks: list[Chunk]) -> Encoded:
@@ -61,5 +64,5 @@ class ChatTemplateTransform:
 
     def prompt(self, conv: Conversation) -> dict[str, torch.Tensor]:
         """Model inputs to generate the next assistant turn of ``conv`` (which ends with a user turn)."""
-        text, media = self.renderer.prompt(conv)
+        text, media = self.renderer.prompt(self.system(conv, training=False))
         return self.spec.encode_full(self.processor, text, media_by_modality(media))

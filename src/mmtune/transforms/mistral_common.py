@@ -22,6 +22,7 @@ from mmtune.conversation import Conversation, MediaPart, Message, TextPart
 from mmtune.errors import DataError
 from mmtune.transforms.base import TransformSettings, media_token_ids
 from mmtune.transforms.labels import IGNORE, Encoded, is_trained, mask_media
+from mmtune.transforms.system import SystemStep
 
 _THINK = re.compile(r"^\[THINK\](.*?)\[/THINK\](.*)$", re.DOTALL)
 
@@ -74,6 +75,7 @@ class MistralCommonTransform:
         self.roles_to_train = tuple(settings.roles_to_train)
         self.inst = mistral_tokenizer(processor).instruct_tokenizer
         self.media_ids = media_token_ids(spec, processor)
+        self.system = SystemStep(spec, processor, getattr(settings, "system_message_policy", "fold"))
         # decoded audio is at the processor's rate (MediaSettings.sampling_rate comes from it)
         self.rate = getattr(getattr(processor, "feature_extractor", None), "sampling_rate", None) or 16_000
 
@@ -184,7 +186,7 @@ class MistralCommonTransform:
 
     # -- what preprocessing and generation call -----------------------------------------------
     def __call__(self, conv: Conversation) -> Encoded:
-        start, pieces, images, audios = self.encode_messages(conv, finetuning=True)
+        start, pieces, images, audios = self.encode_messages(self.system(conv), finetuning=True)
         ids = list(start)
         labels = list(start) if self.train_on_inputs else [IGNORE] * len(start)
         for group, toks in pieces:
@@ -198,7 +200,7 @@ class MistralCommonTransform:
         return Encoded(ids, mask_media(labels, self.media_ids), self._tensors(images, audios))
 
     def prompt(self, conv: Conversation) -> dict[str, torch.Tensor]:
-        start, pieces, images, audios = self.encode_messages(conv, finetuning=False)
+        start, pieces, images, audios = self.encode_messages(self.system(conv, training=False), finetuning=False)
         ids = list(start) + [t for _, toks in pieces for t in toks]
         return {
             "input_ids": torch.tensor([ids]),

@@ -5,6 +5,11 @@ rendering of ``messages[:i+1]`` minus that of ``messages[:i]``. For an assistant
 generation prompt (e.g. ``<|im_start|>assistant\\n``) is split off as scaffolding, and what
 follows is supervised up to and including the family's end-of-turn token. Roles are known from
 the messages themselves; nothing is recovered by scanning token ids afterwards.
+
+Every prefix is rendered with the same template variables: the config's options
+(``template_vars``) and what the family decides from the whole conversation
+(``conversation_vars``, e.g. whether it has an image anywhere), so a template that looks ahead
+still renders each message by appending text.
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ class Renderer:
         self.template_vars = dict(template_vars or {})
         self.tokenizer = getattr(processor, "tokenizer", processor)
 
-    def render(self, msgs: list[dict], add_generation_prompt: bool = False) -> str:
+    def render(self, msgs: list[dict], add_generation_prompt: bool = False, conv_vars: dict | None = None) -> str:
+        """``conv_vars``: the family's ``conversation_vars`` of the whole conversation ``msgs`` is a
+        prefix of, so that every prefix renders the same earlier text."""
         if not msgs:
             return ""
         return self.tokenizer.apply_chat_template(
@@ -61,33 +68,43 @@ class Renderer:
             chat_template=self.template,
             tokenize=False,
             add_generation_prompt=add_generation_prompt,
-            **self.template_vars,
+            **{**self.template_vars, **(conv_vars or {})},
         )
 
     def prompt(self, conv: Conversation) -> tuple[str, list[MediaPart]]:
         """Text and media for generation: the conversation plus the assistant prompt."""
-        return self.render(template_messages(self.family, conv), True), conv.media()
+        msgs = template_messages(self.family, conv)
+        return self.render(msgs, True, self.family.conversation_vars(conv)), conv.media()
 
     def _hint(self) -> str:
         names = self.family.template_names
         return f"; set `chat_template: {names[0]}` to use mmtune's template for this family" if names else ""
 
-    def _content_start(self, msgs: list[dict], i: int) -> int:
-        """Where message ``i``'s own text begins in the rendering (found with a marker character)."""
+    def _content_start(self, msgs: list[dict], i: int, conv_vars: dict) -> int:
+        """Where message ``i``'s own text begins in the rendering (found with a marker character;
+        a family's ``template_message`` may give plain string content)."""
         marked = [dict(m) for m in msgs[: i + 1]]
         content = marked[i]["content"]
-        texts = [j for j, p in enumerate(content) if p.get("type") == "text"]
-        if not texts:
-            return len(self.render(msgs[: i + 1]))
-        content = [dict(p) for p in content]
-        content[texts[0]]["text"] = _MARK + content[texts[0]]["text"]
+        if isinstance(content, str):
+            content = _MARK + content
+        else:
+            texts = [j for j, p in enumerate(content) if p.get("type") == "text"]
+            if not texts:
+                return len(self.render(msgs[: i + 1], conv_vars=conv_vars))
+            content = [dict(p) for p in content]
+            content[texts[0]]["text"] = _MARK + content[texts[0]]["text"]
         marked[i] = {**marked[i], "content": content}
-        return self.render(marked).find(_MARK)
+        found = self.render(marked, conv_vars=conv_vars).find(_MARK)
+        # A template may render a message's text with a later turn (a system text in a user turn):
+        # then this message adds no text of its own here, and nothing of it is split off.
+        return found if found >= 0 else len(self.render(msgs[: i + 1], conv_vars=conv_vars))
 
     def chunks(
         self, conv: Conversation, train_on_inputs: bool = False, roles_to_train: tuple[str, ...] = ("assistant",)
     ) -> list[Chunk]:
         msgs = template_messages(self.family, conv)
+        # Facts about the whole conversation (e.g. whether it has images): every prefix sees them.
+        cvars = self.family.conversation_vars(conv)
         eot = self.family.eot_token
         chunks: list[Chunk] = []
         prev = ""
@@ -103,11 +120,11 @@ class Renderer:
         for i, m in enumerate(conv.messages):
             trained = is_trained(m, train_on_inputs, roles_to_train)
             if m.role == "assistant":
-                head_full = self.render(msgs[:i], add_generation_prompt=True) if i else ""
+                head_full = self.render(msgs[:i], True, cvars) if i else ""
                 head = take(head_full, f"the generation prompt before message {i}")
                 chunks.append(Chunk(head, train_on_inputs))
                 prev = head_full
-                full = self.render(msgs[: i + 1])
+                full = self.render(msgs[: i + 1], conv_vars=cvars)
                 body = take(full, f"message {i}")
                 cut = body.find(eot)
                 if cut < 0:
@@ -120,9 +137,9 @@ class Renderer:
                 if body[cut:]:
                     chunks.append(Chunk(body[cut:], train_on_inputs))
             else:
-                full = self.render(msgs[: i + 1])
+                full = self.render(msgs[: i + 1], conv_vars=cvars)
                 text = take(full, f"message {i}")
-                start = self._content_start(msgs, i) - len(prev) if trained and not train_on_inputs else 0
+                start = self._content_start(msgs, i, cvars) - len(prev) if trained and not train_on_inputs else 0
                 # The role header (and a default system prompt a template may inject) is scaffolding.
                 # Media placed before the message's first text are rendered before that split, so
                 # they travel with the header (their tokens are never supervised either way).

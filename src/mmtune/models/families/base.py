@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from mmtune.conversation import Conversation
 from mmtune.transforms.base import Transform, TransformSettings
 from mmtune.transforms.chat_template import ChatTemplateTransform
 
@@ -77,6 +78,9 @@ class Family:
     hub_example: ClassVar[str] = ""
     # Keys a processor needs per modality when called: images=, videos=, audio=
     processor_media_kwargs: ClassVar[dict[str, str]] = {"image": "images", "video": "videos", "audio": "audio"}
+    # What a training row without a system message means for inference on this family (e.g. the hub's
+    # Jinja template adds a default system prompt that mmtune's encoding does not); warned once per run.
+    missing_system_note: ClassVar[str] = ""
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -122,6 +126,21 @@ class Family:
     def template_message(cls, role: str, parts: list[dict]) -> dict:
         """A canonical message as chat templates take it (typed content list)."""
         return {"role": role, "content": parts}
+
+    @classmethod
+    def conversation_vars(cls, conv: Conversation) -> dict:
+        """Template variables decided by the whole conversation, passed when any prefix of it is
+        rendered. A template that looks ahead (Llama 3.2 Vision's system turn depends on whether the
+        conversation has an image anywhere) would render a prefix differently from the whole row;
+        with the answer given here every prefix renders the same earlier text."""
+        return {}
+
+    @classmethod
+    def system_message_refusal(cls, processor: Any, conv: Conversation) -> str | None:
+        """Why this family's chat format cannot take ``conv``'s system message (None: it can). The
+        config's ``system_message_policy`` then folds it into the first user message, drops it or
+        refuses the row (``transforms/system.py``)."""
+        return None
 
     @classmethod
     def processor_call_kwargs(cls, media: dict[str, list]) -> dict:

@@ -1,5 +1,6 @@
 """Gemma 3n: Gemma turns (``<start_of_turn>user`` / ``model``), a MobileNetV5 image encoder and a
-conformer audio encoder.
+conformer audio encoder. A system message opens the first user turn as in Gemma 3 (one untrimmed
+text part holding all its text, a blank line after it).
 
 The processor expands ``<image_soft_token>`` into ``\\n\\n<start_of_image>`` + a fixed number of
 ``<image_soft_token>`` + ``<end_of_image>\\n\\n`` and ``<audio_soft_token>`` likewise with the audio
@@ -21,6 +22,7 @@ from typing import Any
 
 from mmtune.models.families import register
 from mmtune.models.families.base import Family, family_template
+from mmtune.models.families.gemma3 import system_message
 
 
 @register
@@ -44,6 +46,14 @@ class Gemma3n(Family):
     projector_pattern = r"^model\.(embed_vision|embed_audio)\."
     language_prefix = "model.language_model"
     hub_example = "google/gemma-3n-E2B-it"
+
+    @classmethod
+    def template_message(cls, role: str, parts: list[dict]) -> dict:
+        """System content as ONE text part holding all its text parts, untrimmed: the hub template
+        reads only the first part and leaves it untrimmed (Gemma 3's rule, ``gemma3.system_message``)."""
+        if role == "system":
+            return system_message("Gemma 3n", parts)
+        return {"role": role, "content": parts}
 
     @classmethod
     def load_model(cls, path: str, **kwargs: Any) -> Any:

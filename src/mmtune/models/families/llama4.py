@@ -7,10 +7,15 @@ The model counts ``<|patch|>`` tokens (the config's ``image_token_index``), so a
 media tokens. The image processor returns bf16 pixels; ``Family.prepare_inputs`` casts them to the
 model dtype. The language model calls its MLP ``feed_forward`` (a dense MLP, or a router + fused
 experts + a shared expert), so LoRA targets are spelled out here.
+
+The hub template prints a system message trimmed and, for typed content, only its first text part;
+mmtune passes the system message as one text part built from all its parts, so no text is dropped
+and the hub template renders the same as mmtune's.
 """
 
 from __future__ import annotations
 
+from mmtune.errors import DataError
 from mmtune.models.families import register
 from mmtune.models.families.base import Family, family_template
 
@@ -42,3 +47,14 @@ class Llama4(Family):
     # Attention, dense MLPs and the shared expert. The routed experts are fused 3-D weights
     # (not nn.Linear) and the router is left alone so routing stays as pretrained.
     lora_modules = r"(self_attn\.(q|k|v|o)_proj|feed_forward\.(shared_expert\.)?(gate|up|down)_proj)"
+
+    @classmethod
+    def template_message(cls, role: str, parts: list[dict]) -> dict:
+        """System content as ONE text part joining all text parts: the hub template keeps only the
+        first part (the Llama 4 processor wants a list, so not a plain string)."""
+        if role != "system":
+            return {"role": role, "content": parts}
+        media = [p["type"] for p in parts if p["type"] != "text"]
+        if media:
+            raise DataError(f"a Llama 4 system message takes only text (found {media[0]})")
+        return {"role": role, "content": [{"type": "text", "text": "".join(p["text"] for p in parts)}]}

@@ -9,6 +9,12 @@ The model takes ``pixel_values`` (zero-padded to the row's largest image) and ``
 Mistral-Small-3.1 and Magistral share ``model_type: mistral3``; a real checkpoint resolves to this
 family (the general one), and both encode with the checkpoint's own tekken file, so thinking chunks
 still work where the tokenizer has them. Tiny checkpoints record ``mmtune_family``.
+
+Inference that matches training is mistral-common's encoding: vLLM with ``tokenizer_mode=mistral``,
+``MistralCommonBackend.apply_chat_template`` or ``mmtune predict``. The hub's Jinja chat template
+(``apply_chat_template`` of an HF tokenizer) adds a dated default system prompt to a conversation
+without a system message, which mistral-common never does; training on such rows logs one warning
+naming that difference (``missing_system_note``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,12 @@ class MistralSmall31(MistralChatFamily):
     language_prefix = "model.language_model"
     auto_model_class = "AutoModelForImageTextToText"
     hub_example = "mistralai/Mistral-Small-3.1-24B-Instruct-2503"
+    missing_system_note = (
+        "mmtune encodes them as mistral-common does, with no system prompt, but the hub's Jinja chat template "
+        "(transformers' apply_chat_template) adds Mistral's default system prompt, dated with the serving day. "
+        "Prompt through mistral-common (vLLM with tokenizer_mode=mistral, or mmtune predict) to match training, "
+        "or give every row a system message"
+    )
 
     @classmethod
     def media_tensors(cls, processor: Any, images: list, audios: list) -> dict[str, torch.Tensor]:

@@ -5,6 +5,12 @@ features enter through cross-attention layers instead, steered by a ``cross_atte
 [1, seq, n_images, max_tiles] the processor derives from where the ``<|image|>`` tokens sit. So a
 chunk's token ids are plain tokenizer ids, and every per-image tensor (pixels, aspect ratio ids
 and masks, the cross-attention mask) carries a leading batch dimension the collator pads.
+
+The chat template renders what the hub's does: a dated system turn ("Cutting Knowledge Date: …
+Today Date: <date_string>") when the conversation has a system message or no image. Whether it has
+an image is decided for the whole conversation (``conversation_vars``), so a row whose only image
+comes in a later turn still renders message by message. The hub template prints system content
+with ``|trim``, so the system message reaches it as a plain string.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from typing import Any
 
 import torch
 
+from mmtune.conversation import Conversation, MediaPart
+from mmtune.errors import DataError
 from mmtune.models.families import register
 from mmtune.models.families.base import SEQUENCE_KEYS, Family, family_template
 
@@ -25,12 +33,32 @@ class Mllama(Family):
     template_names = ("llama3_2_vision", "mllama")
     chat_template = family_template("mllama.jinja")
     eot_token = "<|eot_id|>"
+    template_options = frozenset({"date_string"})
     media_tokens = ("<|image|>",)
     batched_keys = SEQUENCE_KEYS | {"pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask"}
     token_keys = Family.token_keys | {"cross_attention_mask"}
     vision_pattern = r"^model\.vision_model\."
     projector_pattern = r"^model\.multi_modal_projector\."
     hub_example = "meta-llama/Llama-3.2-11B-Vision-Instruct"
+
+    @classmethod
+    def template_message(cls, role: str, parts: list[dict]) -> dict:
+        """System content as one string (the hub template trims it as a string and would print a
+        typed list as its Python repr); user and assistant content stay typed lists, which the hub
+        template iterates."""
+        if role != "system":
+            return {"role": role, "content": parts}
+        media = [p["type"] for p in parts if p["type"] != "text"]
+        if media:
+            raise DataError(f"a Llama 3.2 Vision system message takes only text (found {media[0]})")
+        return {"role": role, "content": "".join(p["text"] for p in parts)}
+
+    @classmethod
+    def conversation_vars(cls, conv: Conversation) -> dict:
+        """Whether the conversation has an image anywhere (the hub template writes its dated system
+        turn only when it has none, or a system message was given)."""
+        has = any(isinstance(p, MediaPart) and p.type == "image" for m in conv.messages for p in m.parts)
+        return {"has_images": has}
 
     @classmethod
     def processor_call_kwargs(cls, media: dict[str, list]) -> dict:

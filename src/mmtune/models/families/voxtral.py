@@ -7,8 +7,11 @@ is padded to a multiple of 30 s and becomes ``[BEGIN_AUDIO]`` + one ``[AUDIO]`` 
 go through ``models/mistral_chat.py``; the padded clips become ``input_features``
 [n_30s_chunks, mel bins, 3000] with the processor's own Whisper feature extractor.
 
-mistral-common's v7 rules apply as they are: a conversation with audio cannot have a system
-message (rows that do are reported as data errors naming that rule).
+mistral-common's v7 rules apply as they are, with one choice left to the config: v7 takes no system
+message in a conversation with audio (``MistralChatFamily.system_message_refusal``), and
+``system_message_policy`` says what happens to one: ``fold`` (default) puts its text at the start of
+the first user message's text, ``drop`` removes it, ``error`` reports the row as a data error naming
+that rule (``transforms/system.py``; training rows and prompts alike).
 """
 
 from __future__ import annotations
