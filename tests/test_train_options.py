@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from family_checks import (
     run_training,
     tiny_config,
@@ -15,7 +16,7 @@ from family_checks import (
 )
 
 from mmtune.cli import main
-from mmtune.errors import ConfigError
+from mmtune.errors import ConfigError, MmtuneError
 from mmtune.models.families import get_family
 from mmtune.models.loading import apply_training_mode, load_model
 
@@ -101,3 +102,37 @@ def test_lora_targets_stay_in_the_language_model(tiny_ckpt, tmp_path, targets, e
 def test_lora_target_regex_that_matches_nothing_is_a_clear_error(tiny_ckpt, tmp_path):
     with pytest.raises(ConfigError, match="lora_target_modules matched no module"):
         _trainable_model(tiny_ckpt(FIRST), tmp_path, lora_target_modules=r"no\.such\.module")
+
+
+@pytest.mark.parametrize("adapter", ["lora", None])
+def test_resuming_reproduces_the_uninterrupted_run(tiny_ckpt, tmp_path, adapter):
+    """A run resumed from checkpoint-3 ends exactly where the same run without a stop ends: same
+    losses for the steps after the checkpoint, same final weights (full fine-tuning included)."""
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(str(tmp_path / a), str(tmp_path / b))] * 4
+    opts = {"adapter": adapter, "max_steps": 6, "save_steps": 3, "seed": 7, "learning_rate": 1e-3}
+    whole = run_training(tiny_ckpt(FIRST), rows, tmp_path / "whole", **opts)
+    ckpt = whole.output_dir / "checkpoint-3"
+    resumed = run_training(tiny_ckpt(FIRST), rows, tmp_path / "resumed", **opts, resume_from_checkpoint=str(ckpt))
+    assert resumed.metrics["steps"] == 6
+    assert len(resumed.losses) == 3
+    assert resumed.losses == pytest.approx(whole.losses[3:], abs=1e-6)
+    for (name, p), (_, q) in zip(whole.model.named_parameters(), resumed.model.named_parameters()):
+        torch.testing.assert_close(p, q, msg=name)
+
+
+def test_resuming_from_a_checkpoint_with_a_missing_weight_is_an_error(tiny_ckpt, tmp_path):
+    """Never a silent partial load: a checkpoint missing a weight stops the resume and names it."""
+    from safetensors.torch import load_file, save_file
+
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(str(tmp_path / a), str(tmp_path / b))] * 2
+    first = run_training(tiny_ckpt(FIRST), rows, tmp_path / "first", adapter=None, max_steps=2, save_steps=2)
+    ckpt = first.output_dir / "checkpoint-2"
+    weights = load_file(ckpt / "model.safetensors")
+    dropped = next(k for k in weights if "layers.0.mlp.down_proj" in k)
+    save_file({k: v for k, v in weights.items() if k != dropped}, ckpt / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(MmtuneError, match=r"checkpoint .*checkpoint-2 does not fit the model: 1 missing keys"):
+        run_training(
+            tiny_ckpt(FIRST), rows, tmp_path / "again", adapter=None, max_steps=4, resume_from_checkpoint=str(ckpt)
+        )
