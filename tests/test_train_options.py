@@ -3,6 +3,7 @@ predict's CLI, freezing, checkpoints and resume, LoRA targets."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,46 @@ def test_resuming_from_a_checkpoint_with_a_missing_weight_is_an_error(tiny_ckpt,
         run_training(
             tiny_ckpt(FIRST), rows, tmp_path / "again", adapter=None, max_steps=4, resume_from_checkpoint=str(ckpt)
         )
+
+
+def test_an_existing_run_is_never_overwritten_silently(tiny_ckpt, tmp_path):
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(str(tmp_path / a), str(tmp_path / b))] * 2
+    first = run_training(tiny_ckpt(FIRST), rows, tmp_path, max_steps=2, save_steps=1)
+    assert [p.name for p in sorted(first.output_dir.glob("checkpoint-*"))] == ["checkpoint-1", "checkpoint-2"]
+    with pytest.raises(ConfigError, match=r"already holds 2 checkpoint folder\(s\); resume it"):
+        run_training(tiny_ckpt(FIRST), rows, tmp_path, max_steps=1)
+    again = run_training(tiny_ckpt(FIRST), rows, tmp_path, max_steps=1, save_steps=1, overwrite_output_dir=True)
+    assert [p.name for p in again.output_dir.glob("checkpoint-*")] == ["checkpoint-1"]  # the old ones are gone
+
+
+def test_resume_latest_and_paths_from_the_config_folder(tiny_ckpt, tmp_path):
+    import yaml
+
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(str(tmp_path / a), str(tmp_path / b))] * 2
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    cfg = tiny_config(tiny_ckpt(FIRST), data, tmp_path, max_steps=2, save_steps=1).model_dump(mode="json")
+    cfg["output_dir"] = "out"  # relative: from the config's folder
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(path)]) == 0
+    # --resume alone: the newest checkpoint of output_dir (checkpoint-2), then two more steps
+    path.write_text(yaml.safe_dump({**cfg, "max_steps": 4}))
+    assert main(["train", str(path), "--resume"]) == 0
+    metrics = json.loads((tmp_path / "out" / "train_metrics.json").read_text())
+    assert metrics["steps"] == 4 and len(metrics["losses"]) == 2
+    # a relative resume_from_checkpoint in the file resolves against the config's folder
+    path.write_text(yaml.safe_dump({**cfg, "max_steps": 5, "resume_from_checkpoint": "out/checkpoint-4"}))
+    assert main(["train", str(path)]) == 0
+    assert json.loads((tmp_path / "out" / "train_metrics.json").read_text())["steps"] == 5
+
+
+def test_a_wrong_resume_path_fails_before_preprocessing(tiny_ckpt, tmp_path, caplog):
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(str(tmp_path / a), str(tmp_path / b))]
+    with pytest.raises(ConfigError, match=r"resume_from_checkpoint .*nope does not exist"):
+        run_training(tiny_ckpt(FIRST), rows, tmp_path, resume_from_checkpoint=str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match=r"resume_from_checkpoint: true, but .* has no checkpoint-N folder"):
+        run_training(tiny_ckpt(FIRST), rows, tmp_path, resume_from_checkpoint=True)
+    assert not (tmp_path / "prepared").exists()  # nothing was preprocessed

@@ -93,6 +93,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     from mmtune.train.recipe import train
 
     cfg = load_config(a.config)
+    if a.resume is not None:
+        # `--resume` alone or `--resume latest`: the newest checkpoint in output_dir; else a folder
+        cfg = cfg.model_copy(
+            update={"resume_from_checkpoint": True if a.resume == "latest" else str(Path(a.resume).resolve())}
+        )
     result = train(cfg)
     print(json.dumps(result.metrics, indent=2))
     print(f"saved to {result.output_dir}")
@@ -148,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="fine-tune a model")
     s.add_argument("config")
+    s.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="PATH|latest",
+        help="resume from a checkpoint-N folder, or (no value / latest) the newest one in output_dir",
+    )
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("preprocess", help="preprocess and cache the datasets, print counts")

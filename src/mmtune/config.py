@@ -179,7 +179,16 @@ class Config(_Strict):
     torch_threads: int | None = Field(
         None, ge=1, description="torch intra-op threads; small models on few cores run far faster with 1."
     )
-    resume_from_checkpoint: str | None = Field(None, description="A checkpoint-N folder to resume from.")
+    resume_from_checkpoint: str | bool | None = Field(
+        None,
+        description="Resume training: a checkpoint-N folder (relative paths from the config's folder), or true "
+        "for the latest checkpoint-N in output_dir. `mmtune train CONFIG --resume [PATH|latest]` sets it too.",
+    )
+    overwrite_output_dir: bool = Field(
+        False,
+        description="Train into an output_dir that already holds a run (its checkpoint-N folders are removed "
+        "first). Without it, such an output_dir is refused unless the run resumes.",
+    )
 
     @field_validator("image_size", mode="before")
     @classmethod
@@ -282,6 +291,9 @@ def resolve_paths(cfg: Config, base_dir: Path) -> Config:
     cfg.base_model = fix(cfg.base_model)
     out = Path(os.path.expanduser(cfg.output_dir))
     cfg.output_dir = str(out if out.is_absolute() else base_dir / out)
+    if isinstance(cfg.resume_from_checkpoint, str):
+        r = Path(os.path.expanduser(cfg.resume_from_checkpoint))
+        cfg.resume_from_checkpoint = str(r if r.is_absolute() else base_dir / r)
     if cfg.dataset_prepared_path:
         p = Path(cfg.dataset_prepared_path)
         cfg.dataset_prepared_path = str(p if p.is_absolute() else base_dir / p)

@@ -89,8 +89,10 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
         processor = load_processor(cfg, family)
     template = choose_template(family, processor, cfg.chat_template, cfg.chat_template_jinja)
     template_vars = {"add_vision_id": True} if cfg.add_vision_id else {}
-    # date_string has a default: passed to every template that declares it, refused below only when set
-    if "date_string" in family.template_options or "date_string" in cfg.model_fields_set:
+    # date_string has a default: passed to every template that declares it; refused below only when
+    # changed from the default (a config written out in full, e.g. from a run card, still loads)
+    default_date = type(cfg).model_fields["date_string"].default
+    if "date_string" in family.template_options or cfg.date_string != default_date:
         template_vars["date_string"] = cfg.date_string
     unknown = set(template_vars) - family.template_options
     if unknown and not cfg.chat_template_jinja:

@@ -34,6 +34,7 @@ from mmtune.preprocess.settings import settings_from_config
 from mmtune.train.args import training_args
 from mmtune.train.callbacks import LossLog
 from mmtune.train.collator import Collator
+from mmtune.train.output_dir import prepare_output_dir
 from mmtune.train.trainer import MultimodalTrainer
 
 log = logging.getLogger("mmtune")
@@ -67,6 +68,11 @@ class Recipe:
         self.cfg = cfg
         self.processor = processor
         self.losses = LossLog()
+        self.resume: str | None = None
+
+    def check_output_dir(self) -> None:
+        """Before any work: the checkpoint to resume from, and no silent overwrite of an earlier run."""
+        self.resume = prepare_output_dir(self.cfg)
 
     def setup_data(self) -> None:
         """Family, processor and preprocessed rows (from the cache when it is current)."""
@@ -114,7 +120,7 @@ class Recipe:
 
     def run(self) -> Any:
         start = time.perf_counter()
-        out = self.trainer.train(resume_from_checkpoint=self.cfg.resume_from_checkpoint)
+        out = self.trainer.train(resume_from_checkpoint=self.resume)
         self.train_seconds = time.perf_counter() - start
         return out
 
@@ -152,6 +158,7 @@ def train(cfg: Config, processor: Any = None) -> TrainResult:
     if cfg.sample_packing:
         log.warning("sample_packing is not supported yet for multimodal rows; training without packing")
     recipe = Recipe(cfg, processor)
+    recipe.check_output_dir()
     recipe.setup_data()
     recipe.setup_model()
     recipe.setup_trainer()
