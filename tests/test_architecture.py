@@ -15,7 +15,15 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mmtune"
 
 # Lowest floor first. A module belongs to the longest prefix that names it.
 FLOORS: list[tuple[str, ...]] = [
-    ("mmtune", "mmtune.errors", "mmtune.conversation", "mmtune.config", "mmtune.axolotl_keys", "mmtune.examples"),
+    (
+        "mmtune",
+        "mmtune.errors",
+        "mmtune.conversation",
+        "mmtune.config",
+        "mmtune.axolotl_keys",
+        "mmtune.preflight",
+        "mmtune.examples",
+    ),
     ("mmtune.data",),
     ("mmtune.transforms",),
     ("mmtune.models",),

@@ -180,3 +180,54 @@ def test_a_wrong_resume_path_fails_before_preprocessing(tiny_ckpt, tmp_path, cap
     with pytest.raises(ConfigError, match=r"resume_from_checkpoint: true, but .* has no checkpoint-N folder"):
         run_training(tiny_ckpt(FIRST), rows, tmp_path, resume_from_checkpoint=True)
     assert not (tmp_path / "prepared").exists()  # nothing was preprocessed
+
+
+def test_predict_refuses_what_preprocessing_refuses(tiny_ckpt, tmp_path):
+    """Audio given to an image-only family is an error naming the modality, never silently dropped."""
+    from family_checks import write_tone
+
+    from mmtune.errors import DataError
+    from mmtune.outputs.predict import Predictor
+    from mmtune.preprocess.settings import settings_from_config
+
+    fam = get_family(FIRST)
+    cfg = tiny_config(tiny_ckpt(FIRST), write_jsonl(tmp_path / "d.jsonl", [{"messages": []}]), tmp_path)
+    settings, processor = settings_from_config(cfg)
+    pred = Predictor.from_parts(load_model(cfg.base_model, fam), processor, settings)
+    clip = tmp_path / write_tone(tmp_path / "a.wav", 0.5)
+    with pytest.raises(
+        DataError, match=r"audio input is not supported by model family 'qwen2_vl' \(it takes: image, video\)"
+    ):
+        pred.generate("What is it?", audio=[str(clip)])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"optimizer": "adamw_torhc"},
+            "optimizer 'adamw_torhc' is not a transformers optimizer; "
+            "did you mean adamw_torch, adamw_torch_xla, adamw_torch_8bit?",
+        ),
+        ({"val_set_size": 2}, "val_set_size 2 leaves no training rows (of 2 kept)"),
+        ({"val_set_size": 0.9}, "val_set_size 0.9 leaves no training rows (of 2 kept)"),
+    ],
+)
+def test_train_refuses_early_with_a_clear_message(tiny_ckpt, tmp_path, options, message):
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(str(tmp_path / a), str(tmp_path / b))] * 2
+    with pytest.raises(ConfigError) as err:
+        run_training(tiny_ckpt(FIRST), rows, tmp_path, **options)
+    assert str(err.value) == message
+    assert not (tmp_path / "out").exists()  # no model was trained or saved
+
+
+def test_paths_that_are_files_and_roles_that_are_not_roles_are_refused(tiny_ckpt, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}]
+    with pytest.raises(ConfigError, match=r"^base_model .*afile is a file; give the checkpoint's folder"):
+        run_training(tmp_path / "afile", rows, tmp_path)
+    with pytest.raises(ConfigError, match=r"^dataset_prepared_path .*afile is a file, not a folder$"):
+        run_training(tiny_ckpt(FIRST), rows, tmp_path, dataset_prepared_path=str(tmp_path / "afile"))
+    with pytest.raises(ConfigError, match="roles_to_train"):
+        run_training(tiny_ckpt(FIRST), rows, tmp_path, roles_to_train=["assistant", "bot"])

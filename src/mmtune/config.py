@@ -104,8 +104,9 @@ class Config(_Strict):
     pdf_max_pages: int = Field(8, gt=0, description="PDF documents: only the first N pages become images.")
     pdf_dpi: int = Field(72, gt=0, description="PDF documents: pages are rendered at this resolution (dots per inch).")
     train_on_inputs: bool = Field(False, description="Also train on system/user text (never on media or padding).")
-    roles_to_train: list[str] = Field(
-        default_factory=lambda: ["assistant"], description="Roles whose content (and end-of-turn) is trained on."
+    roles_to_train: list[Literal["system", "user", "assistant", "tool"]] = Field(
+        default_factory=lambda: ["assistant"],
+        description="Roles whose content (and end-of-turn) is trained on: system, user, assistant, tool.",
     )
     system_message_policy: Literal["fold", "drop", "error"] = Field(
         "fold",

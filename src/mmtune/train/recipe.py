@@ -29,6 +29,7 @@ from mmtune.models.loading import (
     quantization_config,
 )
 from mmtune.outputs.runcard import RunCard
+from mmtune.preflight import check_split, preflight
 from mmtune.preprocess.cache import Prepared, prepare
 from mmtune.preprocess.settings import settings_from_config
 from mmtune.train.args import training_args
@@ -71,7 +72,9 @@ class Recipe:
         self.resume: str | None = None
 
     def check_output_dir(self) -> None:
-        """Before any work: the checkpoint to resume from, and no silent overwrite of an earlier run."""
+        """Before any work: what train would refuse (paths, optimizer), the checkpoint to resume
+        from, and no silent overwrite of an earlier run."""
+        preflight(self.cfg)
         self.resume = prepare_output_dir(self.cfg)
 
     def setup_data(self) -> None:
@@ -92,6 +95,7 @@ class Recipe:
         )
         if st["rows_kept"] == 0:
             raise MmtuneError("no rows left to train on after preprocessing")
+        check_split(cfg, st["rows_kept"])
         self.train_ds, self.eval_ds = split(self.prepared.dataset, cfg.val_set_size, cfg.seed)
 
     def setup_model(self) -> None:
