@@ -384,9 +384,10 @@ def test_pdf_pages_become_images(tmp_path):
 def test_text_documents_become_text(tmp_path):
     mf.make_txt(tmp_path / "n.txt", "café notes\n")
     conv = expand_documents(_doc_conv(path="n.txt", base_dir=str(tmp_path)), S)
-    assert conv.messages[0].text == "Read this:café notes\nSummary?"
+    # a blank line after an inlined document: it never runs into the text that follows
+    assert conv.messages[0].text == "Read this:café notes\n\nSummary?"
     uri = "data:text/plain;base64," + base64.b64encode(b"plain words").decode()
-    assert expand_documents(_doc_conv(data_uri=uri), S).messages[0].text == "Read this:plain wordsSummary?"
+    assert expand_documents(_doc_conv(data_uri=uri), S).messages[0].text == "Read this:plain words\n\nSummary?"
     pdf = mf.make_pdf(tmp_path / "x.pdf", pages=1).read_bytes()
     conv = expand_documents(_doc_conv(data_uri="data:application/pdf;base64," + base64.b64encode(pdf).decode()), S)
     assert conv.modalities() == {"image"}
@@ -513,13 +514,13 @@ def test_markdown_and_text_by_extension_or_mime_become_text(tmp_path):
     mf.make_txt(tmp_path / "r.md", "# Title\n")
     assert (
         expand_documents(_doc_conv(path="r.md", base_dir=str(tmp_path)), S).messages[0].text
-        == "Read this:# Title\nSummary?"
+        == "Read this:# Title\n\nSummary?"
     )
     md = base64.b64encode(b"*hi*").decode()
     conv = expand_documents(_doc_conv(base64=md, mime=refs.mime_of_name("notes.md")), S)
-    assert conv.messages[0].text == "Read this:*hi*Summary?"
+    assert conv.messages[0].text == "Read this:*hi*\n\nSummary?"
     csv = "data:text/csv;base64," + base64.b64encode(b"a,b").decode()  # any text/* reads as text
-    assert expand_documents(_doc_conv(data_uri=csv), S).messages[0].text == "Read this:a,bSummary?"
+    assert expand_documents(_doc_conv(data_uri=csv), S).messages[0].text == "Read this:a,b\n\nSummary?"
 
 
 # -- through preprocessing ------------------------------------------------------------------

@@ -154,3 +154,43 @@ def test_cli_validate_clean_dataset_exits_0(project, capsys):
     assert main(["validate", clean, "--report", str(out)]) == 0
     assert json.loads(out.read_text()) == {"rows_total": 2, "rows_ok": 2, "problems": []}
     assert "all 2 rows are OK" in capsys.readouterr().out
+
+
+def test_csv_row_with_more_cells_than_its_header_and_empty_answers_are_bad_rows(tiny_ckpt, tmp_path):
+    """Nothing lost without a word: an unquoted comma would have cut the prompt to 'Hi', and an
+    empty answer would have trained on the end-of-turn token alone."""
+    from family_checks import tiny_config, write_jsonl
+
+    from mmtune.preprocess.validate import validate
+
+    (tmp_path / "t.csv").write_text("prompt,completion\nHi, how are you?,fine thanks\nWhat is 2+2?,4\n")
+    rows = [
+        {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "   "}]},
+        {
+            "messages": [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "c"},
+                {"role": "assistant", "content": ""},
+            ]
+        },
+        {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
+    ]
+    chat = write_jsonl(tmp_path / "chat.jsonl", rows)
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), chat, tmp_path).model_dump(mode="json")
+    cfg["datasets"] = [{"path": str(tmp_path / "t.csv"), "type": "prompt_completion"}, {"path": str(chat)}]
+    from mmtune.config import parse_config
+
+    report = validate(parse_config(cfg), workers=1)
+    got = [(p["dataset"].rsplit("/", 1)[-1], p["row"], p["field"], p["error"]) for p in report.problems]
+    assert got == [
+        (
+            "t.csv",
+            0,
+            "csv",
+            "the row has 1 more cell(s) than the header ('fine thanks'); quote cells that contain commas",
+        ),
+        ("chat.jsonl", 0, "messages[1]", "assistant turn (message 1) is empty"),
+        ("chat.jsonl", 1, "messages[3]", "assistant turn (message 3) is empty"),
+    ]
+    assert report.rows_ok == 2 and report.rows_total == 5

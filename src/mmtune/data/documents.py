@@ -79,7 +79,9 @@ def _expand(part: MediaPart, settings: MediaSettings) -> list[Part]:
         return [MediaPart("image", ref)]
     if kind == "text":
         try:
-            return [TextPart(src.read().decode("utf-8-sig"))]
+            text = src.read().decode("utf-8-sig")
+            # a blank line after the document, so it never runs into the text that follows it
+            return [TextPart(text.rstrip("\n") + "\n\n")]
         except UnicodeDecodeError as e:
             raise DataError(f"document {src.name} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     what = f" ({src.mime})" if src.mime else ""

@@ -12,7 +12,8 @@ from typing import Any
 
 from mmtune.config import DatasetConfig
 from mmtune.data.formats import detect_format, format_by_type
-from mmtune.data.sources import load_rows, media_base
+from mmtune.data.sources import EXTRA_CELLS, load_rows, media_base
+from mmtune.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,14 @@ def _with_messages_field(row: dict, field: str | None) -> dict:
     if field not in row:
         return row  # the format's own check reports the missing conversation for this row
     return {**{k: v for k, v in row.items() if k != field}, "messages": row[field]}
+
+
+def check_row(row: dict[str, Any]) -> None:
+    """What the reader saw but a format cannot: a CSV row with more cells than its header."""
+    extra = row.get(EXTRA_CELLS)
+    if extra:
+        cells = ", ".join(repr(c) for c in extra)
+        raise DataError(
+            f"the row has {len(extra)} more cell(s) than the header ({cells}); quote cells that contain commas",
+            field="csv",
+        )

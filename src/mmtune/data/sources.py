@@ -28,6 +28,8 @@ from mmtune.errors import ConfigError
 _SPLIT_RE = re.compile(r"^(?P<name>[\w.-]+)(\[(?P<slice>[^\]]*)\])?$")
 
 FILE_TYPES = (".json", ".jsonl", ".csv", ".xlsx", ".parquet")
+# The column holding a CSV row's cells beyond its header (the row is refused, see data.intake).
+EXTRA_CELLS = "__extra_cells__"
 # Columns that hold a whole conversation: ``{"messages": [...]}`` in a .json file is one row.
 _CONVERSATION_COLUMNS = ("messages", "conversations", "conversation")
 # Files that mark a folder as written by ``save_to_disk`` (Dataset or DatasetDict).
@@ -184,8 +186,14 @@ def _read_csv(path: Path, where: str) -> datasets.Dataset:
         reader = csv.DictReader(f)
         if not reader.fieldnames:
             raise ConfigError(f"{where}: the file is empty (expected a header row)")
-        rows = [{k: (v if v != "" else None) for k, v in r.items() if k is not None} for r in reader]
-    return _table({k: [r.get(k) for r in rows] for k in reader.fieldnames})
+        rows = list(reader)
+    columns = {k: [(r.get(k) if r.get(k) != "" else None) for r in rows] for k in reader.fieldnames}
+    # csv puts the cells past the header under the key None; keep them so that the row is refused
+    # (an unquoted comma in a prompt would otherwise cut it short without a word)
+    extra = [r.get(None) or None for r in rows]
+    if any(extra):
+        columns[EXTRA_CELLS] = extra
+    return _table(columns)
 
 
 def _cell_text(v: Any) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 from mmtune.conversation import Conversation
 from mmtune.data.decode import decode_conversation
 from mmtune.data.formats import RowContext, format_by_type
-from mmtune.data.intake import RowTask
+from mmtune.data.intake import RowTask, check_row
 from mmtune.errors import ConfigError, DataError
 from mmtune.models.families import get_family
 from mmtune.preprocess.codec import pack_tensors
@@ -36,6 +36,7 @@ class RowProcessor:
 
     def conversation(self, task: RowTask) -> Conversation:
         """The row's canonical conversation with its media decoded for this model."""
+        check_row(task.row)
         conv = format_by_type(task.format).convert(task.row, RowContext(task.base_dir))
         check_roles(conv)
         return decode_conversation(conv, self.family.modalities, self.family.id, self.s.media)

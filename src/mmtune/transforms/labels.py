@@ -46,6 +46,10 @@ def check_roles(conv: Conversation) -> None:
         raise DataError(
             f"the last turn is {roles[-1]!r}; a training row must end with an assistant turn", field="messages"
         )
+    for i, m in enumerate(conv.messages):
+        if m.role == "assistant" and not m.text.strip() and not m.media():
+            # it would train on the end-of-turn token alone: the model would learn to say nothing
+            raise DataError(f"assistant turn (message {i}) is empty", field=f"messages[{i}]")
     if "system" in roles[1:]:
         i = roles.index("system", 1)
         raise DataError(f"a system message may only come first (found one at message {i})", field=f"messages[{i}]")
