@@ -151,6 +151,8 @@ def test_preprocess_cli_prints_counts(tiny_ckpt, tmp_path, capsys):
     assert "rows_read          2" in out and "rows_kept          2" in out and "media              2" in out
     assert main(["preprocess", str(cfg)]) == 0
     assert "reused cached preprocessing" in capsys.readouterr().out
+    assert main(["preprocess", str(cfg), "--rebuild"]) == 0
+    assert capsys.readouterr().out.startswith("preprocessed: ")
 
 
 def test_inspect_json_lists_rows_with_labels(tiny_ckpt, tmp_path, capsys):
@@ -221,3 +223,27 @@ def test_inspect_json_stdout_is_clean_while_logs_go_to_stderr(tiny_ckpt, tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert [r["row"] for r in json.loads(proc.stdout)] == [0]
     assert "dropped 1 of 2 rows" in proc.stderr
+
+
+def test_a_replaced_or_new_media_file_is_preprocessed_again(tiny_ckpt, tmp_path, caplog):
+    """The cache never goes stale: the same data file with a changed image, or with a missing image
+    that appeared since, is preprocessed again (and --rebuild always is)."""
+    _img(tmp_path / "imgs/a.png", size=(56, 56))
+    data = write_jsonl(tmp_path / "data.jsonl", [_row(), _row(images=("imgs/late.png",))])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, on_bad_rows="skip")
+    settings, proc = settings_from_config(cfg)
+    first = prepare(cfg, settings, processor=proc)
+    assert (first.report.kept, first.report.dropped) == (1, 1)
+    assert prepare(cfg, settings, processor=proc).reused
+    pad = proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert first.dataset[0]["input_ids"].count(pad) == 4
+    _img(tmp_path / "imgs/a.png", size=(112, 112))  # replaced in place: 4x the pixels
+    with caplog.at_level(logging.INFO, logger="mmtune"):
+        second = prepare(cfg, settings, processor=proc)
+    assert not second.reused and "media changed since the last preprocessing" in caplog.text
+    assert second.dataset[0]["input_ids"].count(pad) == 16
+    _img(tmp_path / "imgs/late.png")  # the missing image appeared
+    third = prepare(cfg, settings, processor=proc)
+    assert not third.reused and (third.report.kept, third.report.dropped) == (2, 0)
+    assert prepare(cfg, settings, processor=proc).reused
+    assert not prepare(cfg, settings, processor=proc, rebuild=True).reused

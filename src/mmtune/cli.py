@@ -64,7 +64,7 @@ def cmd_preprocess(a: argparse.Namespace) -> int:
 
     cfg = load_config(a.config)
     settings, processor = settings_from_config(cfg)
-    prep = prepare(cfg, settings, processor=processor)
+    prep = prepare(cfg, settings, processor=processor, rebuild=a.rebuild)
     st = prep.stats()
     print(("reused cached preprocessing: " if prep.reused else "preprocessed: ") + str(prep.cache_dir))
     for k, v in st.items():
@@ -98,7 +98,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg = cfg.model_copy(
             update={"resume_from_checkpoint": True if a.resume == "latest" else str(Path(a.resume).resolve())}
         )
-    result = train(cfg)
+    result = train(cfg, rebuild=a.rebuild)
     print(json.dumps(result.metrics, indent=2))
     print(f"saved to {result.output_dir}")
     return 0
@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="fine-tune a model")
     s.add_argument("config")
     s.add_argument(
+        "--rebuild", "--no-cache", action="store_true", help="preprocess again even when the cache is current"
+    )
+    s.add_argument(
         "--resume",
         nargs="?",
         const="latest",
@@ -165,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("preprocess", help="preprocess and cache the datasets, print counts")
     s.add_argument("config")
+    s.add_argument(
+        "--rebuild", "--no-cache", action="store_true", help="preprocess again even when the cache is current"
+    )
     s.set_defaults(fn=cmd_preprocess)
 
     s = sub.add_parser("inspect", help="show preprocessed rows with supervised tokens highlighted")

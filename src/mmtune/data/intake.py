@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmtune.config import DatasetConfig
-from mmtune.data.formats import detect_format, format_by_type
+from mmtune.data.formats import RowContext, detect_format, format_by_type
+from mmtune.data.media.sources import local_file
 from mmtune.data.sources import EXTRA_CELLS, load_rows, media_base
 from mmtune.errors import DataError
 
@@ -56,3 +57,18 @@ def check_row(row: dict[str, Any]) -> None:
             f"the row has {len(extra)} more cell(s) than the header ({cells}); quote cells that contain commas",
             field="csv",
         )
+
+
+def media_files(tasks: list[RowTask]) -> set[str]:
+    """Every local file the rows' media refer to (found or not), read without decoding anything.
+
+    Rows a format cannot read are skipped here: preprocessing reports them.
+    """
+    files: set[str] = set()
+    for t in tasks:
+        try:
+            conv = format_by_type(t.format).convert(t.row, RowContext(t.base_dir))
+        except DataError:
+            continue
+        files.update(f for part in conv.media() if (f := local_file(part.ref)) is not None)
+    return files

@@ -20,7 +20,7 @@ from typing import Any
 import datasets
 
 from mmtune.config import Config
-from mmtune.data.intake import RowTask, dataset_tasks
+from mmtune.data.intake import RowTask, dataset_tasks, media_files
 from mmtune.errors import BadRowsError, DataError, DataReport
 from mmtune.preprocess.pool import default_workers, process_rows
 from mmtune.preprocess.rows import COLUMNS
@@ -117,25 +117,62 @@ def _collect(results: Iterator) -> tuple[list[dict], list[DataError]]:
     return kept, errors
 
 
-def prepare(cfg: Config, settings: PrepSettings, workers: int | None = None, processor: Any = None) -> Prepared:
-    """Preprocess every dataset of ``cfg`` (or reuse the cache) and apply ``on_bad_rows``."""
+def file_state(paths: set[str] | list[str]) -> dict[str, list[int] | None]:
+    """Size and modification time of each file (None: missing), to tell later whether it changed."""
+    state: dict[str, list[int] | None] = {}
+    for p in sorted(paths):
+        try:
+            st = os.stat(p)
+            state[p] = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            state[p] = None
+    return state
+
+
+def _stale_media(cache_dir: Path) -> list[str]:
+    """Media files that changed, appeared or vanished since the cache was written."""
+    manifest = cache_dir / "media.json"
+    if not manifest.exists():
+        return ["(no media manifest)"]
+    saved = json.loads(manifest.read_text())
+    now = file_state(list(saved))
+    return [p for p in saved if saved[p] != now[p]]
+
+
+def prepare(
+    cfg: Config, settings: PrepSettings, workers: int | None = None, processor: Any = None, rebuild: bool = False
+) -> Prepared:
+    """Preprocess every dataset of ``cfg`` (or reuse the cache) and apply ``on_bad_rows``.
+
+    The cache is reused only while every local media file its rows referred to has the same size
+    and modification time (a replaced image, or a missing one that appeared, preprocesses again);
+    ``rebuild`` always preprocesses again.
+    """
     cache_dir = cache_dir_for(cfg, settings)
     report_file = cache_dir / "report.json"
-    if report_file.exists():
-        rep = json.loads(report_file.read_text())
-        report = DataReport(rep["read"], rep["kept"], [DataError(**e) for e in rep["errors"]])
-        log.info("reusing preprocessed data from %s (fingerprint %s)", cache_dir, cache_dir.name)
-        apply_bad_row_policy(cfg, report)
-        return Prepared(datasets.load_from_disk(str(cache_dir / "data")), report, settings, cache_dir, True)
+    if report_file.exists() and not rebuild:
+        stale = _stale_media(cache_dir)
+        if not stale:
+            rep = json.loads(report_file.read_text())
+            report = DataReport(rep["read"], rep["kept"], [DataError(**e) for e in rep["errors"]])
+            log.info("reusing preprocessed data from %s (fingerprint %s)", cache_dir, cache_dir.name)
+            apply_bad_row_policy(cfg, report)
+            return Prepared(datasets.load_from_disk(str(cache_dir / "data")), report, settings, cache_dir, True)
+        more = f" and {len(stale) - 3} more" if len(stale) > 3 else ""
+        log.info("media changed since the last preprocessing (%s%s): preprocessing again", ", ".join(stale[:3]), more)
 
     tasks, read = config_tasks(cfg)
+    media = file_state(media_files(tasks))
     workers = workers or default_workers(cfg, len(tasks))
     kept, errors = _collect(process_rows(tasks, settings, workers, processor))
     report = DataReport(read, len(kept), errors)
     apply_bad_row_policy(cfg, report)
     ds = datasets.Dataset.from_list(kept) if kept else datasets.Dataset.from_dict({c: [] for c in COLUMNS})
     tmp = cache_dir.with_name(cache_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
     ds.save_to_disk(str(tmp / "data"))
+    (tmp / "media.json").write_text(json.dumps(media))
     (tmp / "report.json").write_text(
         json.dumps({"read": report.read, "kept": report.kept, "errors": [asdict(e) for e in report.errors]})
     )

@@ -65,9 +65,10 @@ def split(ds: Any, val_set_size: float, seed: int) -> tuple[Any, Any]:
 class Recipe:
     """One training run of ``cfg``; ``processor`` may be passed in to skip loading it again."""
 
-    def __init__(self, cfg: Config, processor: Any = None):
+    def __init__(self, cfg: Config, processor: Any = None, rebuild: bool = False):
         self.cfg = cfg
         self.processor = processor
+        self.rebuild = rebuild
         self.losses = LossLog()
         self.resume: str | None = None
 
@@ -83,7 +84,7 @@ class Recipe:
         self.quant = quantization_config(cfg)  # fails early (before preprocessing) where it cannot work
         self.settings, self.processor = settings_from_config(cfg, self.processor)
         self.family = get_family(self.settings.family)
-        self.prepared: Prepared = prepare(cfg, self.settings, processor=self.processor)
+        self.prepared: Prepared = prepare(cfg, self.settings, processor=self.processor, rebuild=self.rebuild)
         st = self.stats = self.prepared.stats()
         log.info(
             "data: %d rows read, %d kept, %d dropped; %d tokens, %d supervised",
@@ -154,14 +155,15 @@ class Recipe:
         return TrainResult(out_dir, metrics, self.losses.losses, self.model, self.processor, self.prepared)
 
 
-def train(cfg: Config, processor: Any = None) -> TrainResult:
-    """Fine-tune as ``cfg`` says and save to ``cfg.output_dir``."""
+def train(cfg: Config, processor: Any = None, rebuild: bool = False) -> TrainResult:
+    """Fine-tune as ``cfg`` says and save to ``cfg.output_dir`` (``rebuild``: preprocess again even
+    when the cache is current)."""
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     if cfg.sample_packing:
         log.warning("sample_packing is not supported yet for multimodal rows; training without packing")
-    recipe = Recipe(cfg, processor)
+    recipe = Recipe(cfg, processor, rebuild)
     recipe.check_output_dir()
     recipe.setup_data()
     recipe.setup_model()

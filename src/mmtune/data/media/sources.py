@@ -67,6 +67,17 @@ def _from_path(path: str, base_dir: str | None, kind: str, settings: MediaSettin
     return Source(full, repr(path))
 
 
+def local_file(ref: MediaRef) -> str | None:
+    """The local file ``ref`` reads (the archive itself for a zip member), or None for URLs, inline
+    data and objects: what a cache must watch to notice that a row's media changed."""
+    path = ref.path if ref.path is not None else (ref.obj.get("path") if isinstance(ref.obj, dict) else None)
+    if path is None or (isinstance(ref.obj, dict) and ref.obj.get("bytes")):
+        return None
+    if not os.path.isabs(path) and archive.is_archive(ref.base_dir):
+        return os.path.abspath(ref.base_dir)
+    return os.path.abspath(path if os.path.isabs(path) else os.path.join(ref.base_dir or ".", path))
+
+
 def read_source(ref: MediaRef, kind: str, settings: MediaSettings) -> Source:
     """Locate the bytes of ``ref`` (not for in-memory decoded objects); ``kind`` words errors."""
     name = ref.describe()
