@@ -4,6 +4,7 @@ predict's CLI, freezing, checkpoints and resume, LoRA targets."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,18 @@ def test_paths_that_are_files_and_roles_that_are_not_roles_are_refused(tiny_ckpt
         run_training(tiny_ckpt(FIRST), rows, tmp_path, dataset_prepared_path=str(tmp_path / "afile"))
     with pytest.raises(ConfigError, match="roles_to_train"):
         run_training(tiny_ckpt(FIRST), rows, tmp_path, roles_to_train=["assistant", "bot"])
+
+
+def test_training_shows_one_bar_with_loss_and_lr_on_stderr(tiny_ckpt, tmp_path, capfd):
+    import yaml
+
+    a, b = write_two_images(tmp_path)
+    rows = [two_image_conversation(str(tmp_path / a), str(tmp_path / b))] * 2
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    cfg = tiny_config(tiny_ckpt(FIRST), data, tmp_path, max_steps=3).model_dump(mode="json")
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(tmp_path / "cfg.yaml")]) == 0
+    out, err = capfd.readouterr()
+    assert re.search(r"3/3 \[.*loss=[0-9.]+.*lr=[0-9.e-]+", err), err[-2000:]
+    assert "{'loss'" not in out + err  # no raw dicts of quoted numbers
+    assert json.loads(out[: out.rindex("}") + 1])["steps"] == 3  # stdout: the metrics as JSON

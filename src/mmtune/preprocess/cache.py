@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -168,17 +169,21 @@ def prepare(
     report = DataReport(read, len(kept), errors)
     apply_bad_row_policy(cfg, report)
     ds = datasets.Dataset.from_list(kept) if kept else datasets.Dataset.from_dict({c: [] for c in COLUMNS})
-    tmp = cache_dir.with_name(cache_dir.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    # A folder of this run's own, renamed into place when complete: a run killed midway leaves no
+    # cache a later run trusts, and two runs of one config never write into the same folder.
+    tmp = cache_dir.with_name(f"{cache_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     ds.save_to_disk(str(tmp / "data"))
     (tmp / "media.json").write_text(json.dumps(media))
     (tmp / "report.json").write_text(
         json.dumps({"read": report.read, "kept": report.kept, "errors": [asdict(e) for e in report.errors]})
     )
     if cache_dir.exists():
-        shutil.rmtree(cache_dir)
-    tmp.rename(cache_dir)
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    try:
+        tmp.rename(cache_dir)
+    except OSError:  # another run of the same config finished first: its rows are the same, keep them
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.info("another run wrote %s first; using it", cache_dir)
     return Prepared(datasets.load_from_disk(str(cache_dir / "data")), report, settings, cache_dir, False)
 
 

@@ -24,10 +24,25 @@ from mmtune.preprocess.settings import PrepSettings
 _WORKER: RowProcessor | None = None
 
 
-def _init_worker(settings: PrepSettings, threads: int) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """Poll the parent process; when it is gone (killed with -9, say), end this worker instead of
+    waiting forever on a task queue nobody will fill, holding a processor in memory."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mmtune-parent-watch", daemon=True).start()
+
+
+def _init_worker(settings: PrepSettings, threads: int, parent: int) -> None:
     global _WORKER
     import torch
 
+    _exit_with_parent(parent)
     torch.set_num_threads(threads)
     _WORKER = RowProcessor(settings)
 
@@ -54,7 +69,9 @@ def process_rows(
         # of being respawned forever.
         ctx = mp.get_context("spawn")
         try:
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(settings, 1)) as ex:
+            with ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=_init_worker, initargs=(settings, 1, os.getpid())
+            ) as ex:
                 results: Iterator = ex.map(_run_task, tasks, chunksize=8)
                 yield from tqdm(results, total=len(tasks), desc=desc, unit="row", leave=False)
         except BrokenProcessPool:

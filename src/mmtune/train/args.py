@@ -53,5 +53,6 @@ def training_args(cfg: Config, has_eval: bool) -> TrainingArguments:
         report_to=["tensorboard"],
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        disable_tqdm=False,  # the bar is mmtune's TrainingBar (train/callbacks.py)
         use_cpu=not torch.cuda.is_available(),
     )

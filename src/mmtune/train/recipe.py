@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from mmtune.config import Config
 from mmtune.errors import MmtuneError
@@ -33,7 +34,7 @@ from mmtune.preflight import check_split, preflight
 from mmtune.preprocess.cache import Prepared, prepare
 from mmtune.preprocess.settings import settings_from_config
 from mmtune.train.args import training_args
-from mmtune.train.callbacks import LossLog
+from mmtune.train.callbacks import LossLog, TrainingBar
 from mmtune.train.collator import Collator
 from mmtune.train.output_dir import prepare_output_dir
 from mmtune.train.trainer import MultimodalTrainer
@@ -122,6 +123,10 @@ class Recipe:
             callbacks=[self.losses],
             family=self.family,
         )
+        # one bar with the latest loss and learning rate, whatever transformers' log verbosity is
+        self.trainer.remove_callback(PrinterCallback)
+        self.trainer.remove_callback(ProgressCallback)
+        self.trainer.add_callback(TrainingBar)
 
     def run(self) -> Any:
         start = time.perf_counter()
