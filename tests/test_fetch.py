@@ -100,8 +100,14 @@ def server(tmp_path):
 
 @pytest.fixture
 def settings(tmp_path) -> MediaSettings:
+    # the test server is on 127.0.0.1: the trust boundary must be opened for it
     return MediaSettings(
-        url_cache_dir=str(tmp_path / "urls"), url_timeout=0.5, url_retries=2, url_backoff=0.01, url_max_mb=0.001
+        allow_private_urls=True,
+        url_cache_dir=str(tmp_path / "urls"),
+        url_timeout=0.5,
+        url_retries=2,
+        url_backoff=0.01,
+        url_max_mb=0.001,
     )  # a 1,000-byte cap
 
 
@@ -113,13 +119,13 @@ def refused(reason: str):
 
 
 def test_url_media_decode_and_are_fetched_once(server, settings, tmp_path):
-    s = MediaSettings(url_cache_dir=settings.url_cache_dir, url_max_mb=1.0)
+    s = MediaSettings(allow_private_urls=True, url_cache_dir=settings.url_cache_dir, url_max_mb=1.0)
     img = decode_media(MediaPart("image", MediaRef(url=server.url("/a.png"))), s)
     assert img.size == (20, 10) and img.getpixel((0, 0)) == (10, 120, 240)
     audio = decode_media(MediaPart("audio", MediaRef(url=server.url("/a.wav"))), s)
     assert audio.shape == (4000,)
     # a later run (same cache folder) reads the cache: no second request
-    again = MediaSettings(url_cache_dir=settings.url_cache_dir, url_max_mb=1.0)
+    again = MediaSettings(allow_private_urls=True, url_cache_dir=settings.url_cache_dir, url_max_mb=1.0)
     decode_media(MediaPart("image", MediaRef(url=server.url("/a.png"))), again)
     assert server.hits["/a.png"] == 1
     got = fetch_url(server.url("/a.png"), again)
@@ -135,7 +141,7 @@ def test_http_errors_are_not_retried(server, settings):
 
 
 def test_server_errors_are_retried_with_backoff(server, settings):
-    s = MediaSettings(url_cache_dir=settings.url_cache_dir, url_retries=2, url_backoff=0.01)
+    s = MediaSettings(allow_private_urls=True, url_cache_dir=settings.url_cache_dir, url_retries=2, url_backoff=0.01)
     assert decode_media(MediaPart("image", MediaRef(url=server.url("/flaky.png"))), s).size == (20, 10)
     assert server.hits["/flaky.png"] == 2
     with refused(f"URL {server.url('/down')!r} returned HTTP 503 (after 3 attempts)"):
@@ -144,7 +150,9 @@ def test_server_errors_are_retried_with_backoff(server, settings):
 
 
 def test_slow_server_times_out(server, settings):
-    s = MediaSettings(url_cache_dir=settings.url_cache_dir, url_timeout=0.3, url_retries=1, url_backoff=0.01)
+    s = MediaSettings(
+        allow_private_urls=True, url_cache_dir=settings.url_cache_dir, url_timeout=0.3, url_retries=1, url_backoff=0.01
+    )
     start = time.monotonic()
     with refused(f"URL {server.url('/slow')!r} timed out after 0.3 s (after 2 attempts)"):
         fetch_url(server.url("/slow"), s)
@@ -173,7 +181,7 @@ def test_size_cap_with_and_without_content_length(server, settings):
 
 
 def test_redirects_only_to_http(server, settings):
-    s = MediaSettings(url_cache_dir=settings.url_cache_dir)
+    s = MediaSettings(allow_private_urls=True, url_cache_dir=settings.url_cache_dir)
     assert decode_media(MediaPart("image", MediaRef(url=server.url("/moved"))), s).size == (20, 10)
     with refused(
         f"URL {server.url('/to-file')!r} redirects to 'file:///etc/hostname': only http(s) redirects are followed"
@@ -195,7 +203,7 @@ def test_pdf_document_from_a_url(server, settings):
     from mmtune.conversation import Conversation, Message
     from mmtune.data.documents import expand_documents
 
-    s = MediaSettings(url_cache_dir=settings.url_cache_dir)
+    s = MediaSettings(allow_private_urls=True, url_cache_dir=settings.url_cache_dir)
     conv = Conversation([Message("user", [MediaPart("document", MediaRef(url=server.url("/d.pdf")))])])
     expand_documents(conv, s)
     pages = [decode_media(p, s) for p in conv.media()]

@@ -102,6 +102,16 @@ class Config(_Strict):
     video_fps: float = Field(2.0, gt=0, description="Video frames are sampled evenly at this many per second.")
     video_max_frames: int = Field(16, gt=0, description="At most this many frames per video (sampled evenly).")
     pdf_max_pages: int = Field(8, gt=0, description="PDF documents: only the first N pages become images.")
+    media_roots: list[str] | None = Field(
+        None,
+        description="Folders that absolute media paths in rows must lie under (relative names always stay "
+        "inside the dataset's folder or media_dir). Unset: any absolute path a row lists.",
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="Fetch media URLs whose host is on this machine or a private network (loopback, private, "
+        "link-local addresses); refused by default, also on redirects.",
+    )
     pdf_dpi: int = Field(72, gt=0, description="PDF documents: pages are rendered at this resolution (dots per inch).")
     train_on_inputs: bool = Field(False, description="Also train on system/user text (never on media or padding).")
     roles_to_train: list[Literal["system", "user", "assistant", "tool"]] = Field(
@@ -292,6 +302,11 @@ def resolve_paths(cfg: Config, base_dir: Path) -> Config:
     cfg.base_model = fix(cfg.base_model)
     out = Path(os.path.expanduser(cfg.output_dir))
     cfg.output_dir = str(out if out.is_absolute() else base_dir / out)
+    if cfg.media_roots:
+        cfg.media_roots = [
+            str(Path(os.path.expanduser(r)) if os.path.isabs(os.path.expanduser(r)) else base_dir / r)
+            for r in cfg.media_roots
+        ]
     if isinstance(cfg.resume_from_checkpoint, str):
         r = Path(os.path.expanduser(cfg.resume_from_checkpoint))
         cfg.resume_from_checkpoint = str(r if r.is_absolute() else base_dir / r)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlparse
 
+from mmtune.data.media.trust import check_url
 from mmtune.errors import DataError
 
 if TYPE_CHECKING:
@@ -49,8 +50,13 @@ def _check_scheme(url: str, shown: str) -> None:
         raise DataError(f"URL {shown!r} refused: only http and https URLs are fetched (got {scheme or 'no'} scheme)")
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows redirects only to http(s); urllib alone would also follow them to ftp."""
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects only to http(s) URLs that pass the trust boundary (``media/trust.py``);
+    urllib alone would also follow them to ftp, or from a public host to a private address."""
+
+    def __init__(self, settings: MediaSettings):
+        super().__init__()
+        self.settings = settings
 
     def http_error_302(self, req, fp, code, msg, headers):
         target = headers.get("location") or headers.get("uri")
@@ -58,12 +64,17 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
             new = urljoin(req.full_url, target)
             if urlparse(new).scheme.lower() not in _SCHEMES:
                 raise DataError(f"URL {req.full_url!r} redirects to {new!r}: only http(s) redirects are followed")
+            try:
+                check_url(new, self.settings)
+            except DataError as e:
+                raise DataError(f"URL {req.full_url!r} redirects to {new!r}: {e.reason}") from None
         return super().http_error_302(req, fp, code, msg, headers)
 
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+def _opener(settings: MediaSettings) -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(_CheckedRedirects(settings))
 
 
 def _cap_bytes(settings: MediaSettings) -> int:
@@ -75,7 +86,7 @@ def _download(url: str, settings: MediaSettings, dest: Path) -> str | None:
     cap = _cap_bytes(settings)
     too_big = DataError(f"URL {url!r} is larger than the {settings.url_max_mb:g} MB cap")
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    with _OPENER.open(req, timeout=settings.url_timeout) as resp:
+    with _opener(settings).open(req, timeout=settings.url_timeout) as resp:
         length = resp.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > cap:
             raise too_big
@@ -93,6 +104,7 @@ def _download(url: str, settings: MediaSettings, dest: Path) -> str | None:
 def fetch_url(url: str, settings: MediaSettings) -> Fetched:
     """The cached body of ``url``, downloading it first if no run has fetched it before."""
     _check_scheme(url, url)
+    check_url(url, settings)  # also for a body cached earlier: the boundary may have changed since
     root = Path(settings.url_cache_dir) if settings.url_cache_dir else default_cache_dir()
     key = hashlib.sha256(url.encode()).hexdigest()
     body, meta = root / key[:2] / key, root / key[:2] / f"{key}.json"

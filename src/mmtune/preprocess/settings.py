@@ -44,6 +44,7 @@ class PrepSettings:
         m = dict(d.pop("media", {}))
         if m.get("image_size") is not None:
             m["image_size"] = tuple(m["image_size"])
+        m["media_roots"] = tuple(m.get("media_roots", ()))
         d["roles_to_train"] = tuple(d.get("roles_to_train", ("assistant",)))
         return cls(media=MediaSettings(**m), **d)
 
@@ -118,6 +119,8 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
             video_max_frames=cfg.video_max_frames,
             pdf_max_pages=cfg.pdf_max_pages,
             pdf_dpi=cfg.pdf_dpi,
+            media_roots=tuple(cfg.media_roots or ()),
+            allow_private_urls=cfg.allow_private_urls,
         ),
     )
     return settings, processor

@@ -33,5 +33,9 @@ class MediaSettings:
     url_max_mb: float = 20.0
     url_cache_dir: str | None = None
     # Zip media_dir: archives with more members, or big members packed tighter, are refused.
+    # The media trust boundary (data/media/trust.py): absolute paths only under these folders when
+    # any are given; URLs to loopback / private / link-local / multicast addresses only when allowed.
+    media_roots: tuple[str, ...] = ()
+    allow_private_urls: bool = False
     zip_max_members: int = 1_000_000
     zip_max_ratio: float = 100.0

@@ -20,6 +20,7 @@ from mmtune.conversation import MediaRef
 from mmtune.data import archive
 from mmtune.data.media.kinds import data_uri_mime, kind_of_mime
 from mmtune.data.media.settings import MediaSettings
+from mmtune.data.media.trust import check_path
 from mmtune.errors import DataError
 
 
@@ -61,6 +62,7 @@ def _from_path(path: str, base_dir: str | None, kind: str, settings: MediaSettin
         return Source(data, repr(path))
     base = base_dir or "."
     full = path if os.path.isabs(path) else os.path.join(base, path)
+    check_path(path, full, base, kind, settings)
     if not os.path.isfile(full):
         where = os.path.dirname(os.path.abspath(full)) if os.path.isabs(path) else os.path.abspath(base)
         raise DataError(f"{kind} {path!r} not found (looked in {where})")
