@@ -20,6 +20,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mmtune.errors import MmtuneError
 
@@ -41,6 +42,55 @@ class TinySizes:
 
 
 Recipe = Callable[[Path, int, TinySizes], None]
+
+
+def text_heads(sizes: TinySizes) -> int:
+    """Attention heads of a tiny language model: one per 16 hidden units, at least 2."""
+    return max(2, sizes.hidden // 16)
+
+
+def _with_extra(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    clash = sorted(base.keys() & extra.keys())
+    if clash:
+        raise TypeError(f"extra keys {clash} would override the shared shape; write that config out in full")
+    return {**base, **extra}
+
+
+def text_config(tok: Any, sizes: TinySizes, **extra: Any) -> dict[str, Any]:
+    """The language-model sub-config most recipes share, plus the family's own ``extra`` keys.
+
+    Most tiny LMs have the same shape (vocabulary of ``tok``, ``hidden`` wide with a 2x MLP,
+    ``layers`` deep, ``text_heads`` heads and half as many KV heads), so it is written once here and
+    a change of the tiny sizes reaches every family. ``extra`` may add keys but not override these:
+    a family whose LM differs in one of them writes its config out in full.
+    """
+    heads = text_heads(sizes)
+    base = {
+        "vocab_size": len(tok),
+        "hidden_size": sizes.hidden,
+        "intermediate_size": sizes.hidden * 2,
+        "num_hidden_layers": sizes.layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": max(1, heads // 2),
+    }
+    return _with_extra(base, extra)
+
+
+def vision_config(sizes: TinySizes, **extra: Any) -> dict[str, Any]:
+    """The ViT-style vision sub-config most recipes share, plus the family's own ``extra`` keys.
+
+    ``vision_dim`` wide with a 2x MLP, ``vision_layers`` deep, 2 heads; written once so the
+    families that use these transformers key names stay in step. As with ``text_config``,
+    ``extra`` may add keys but not override these.
+    """
+    base = {
+        "hidden_size": sizes.vision_dim,
+        "intermediate_size": sizes.vision_dim * 2,
+        "num_hidden_layers": sizes.vision_layers,
+        "num_attention_heads": 2,
+    }
+    return _with_extra(base, extra)
+
 
 _RECIPES: dict[str, Recipe] = {}
 # Modules of this package that hold helpers, not recipes.
@@ -92,4 +142,4 @@ def make_tiny(family_id: str, out_dir: Path, seed: int = 0, sizes: TinySizes | N
     return out_dir
 
 
-__all__ = ["Recipe", "TinySizes", "make_tiny", "recipe", "recipes"]
+__all__ = ["Recipe", "TinySizes", "make_tiny", "recipe", "recipes", "text_config", "text_heads", "vision_config"]

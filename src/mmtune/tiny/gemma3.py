@@ -8,7 +8,7 @@ import torch
 
 from mmtune.models.families import get_family
 from mmtune.models.families.gemma3 import MEDIA
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, text_config, vision_config
 from mmtune.tiny.save import save_tiny
 
 SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>", *MEDIA]
@@ -55,34 +55,25 @@ def gemma3(out_dir: Path, seed: int, sizes: TinySizes) -> None:
         image_seq_length=TOKENS_PER_IMAGE,
         chat_template=template,
     )
-    hidden = sizes.hidden
-    heads = max(2, hidden // 16)
     config = Gemma3Config(
-        vision_config={
-            "hidden_size": sizes.vision_dim,
-            "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers,
-            "num_attention_heads": 2,
-            "image_size": SIDE,
-            "patch_size": 14,
+        vision_config=vision_config(
+            sizes,
+            image_size=SIDE,
+            patch_size=14,
             # Gemma 3 uses the patch embeddings, not SigLIP's pooling head (it would get no grad)
-            "vision_use_head": False,
-        },
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": hidden,
-            "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2),
-            "head_dim": 16,
-            "query_pre_attn_scalar": 16,
-            "sliding_window": 16,
-            "max_position_embeddings": 4096,
-            "bos_token_id": ids("<bos>"),
-            "eos_token_id": ids("<end_of_turn>"),
-            "pad_token_id": ids("<pad>"),
-        },
+            vision_use_head=False,
+        ),
+        text_config=text_config(
+            tok,
+            sizes,
+            head_dim=16,
+            query_pre_attn_scalar=16,
+            sliding_window=16,
+            max_position_embeddings=4096,
+            bos_token_id=ids("<bos>"),
+            eos_token_id=ids("<end_of_turn>"),
+            pad_token_id=ids("<pad>"),
+        ),
         mm_tokens_per_image=TOKENS_PER_IMAGE,
         boi_token_index=ids("<start_of_image>"),
         eoi_token_index=ids("<end_of_image>"),

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from mmtune.models.families import get_family
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, text_config
 from mmtune.tiny.save import save_tiny
 
 TEXT_SPECIALS = [
@@ -91,30 +91,24 @@ def gemma3n(out_dir: Path, seed: int, sizes: TinySizes) -> None:
         image_seq_length=IMAGE_TOKENS,
         audio_seq_length=AUDIO_TOKENS,
     )
-    hidden, layers = sizes.hidden, sizes.layers
-    heads = max(2, hidden // 16)
     block_args = decode_arch_def(MOBILENET)
     config = Gemma3nConfig(
-        text_config={
-            "vocab_size": len(tok),
-            "vocab_size_per_layer_input": text_vocab,
-            "hidden_size": hidden,
-            "intermediate_size": hidden * 2,
-            "num_hidden_layers": layers,
-            "layer_types": ["sliding_attention"] * (layers - 1) + ["full_attention"],
-            "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2),
-            "head_dim": 16,
-            "hidden_size_per_layer_input": 8,
-            "laurel_rank": 4,
-            "altup_num_inputs": 4,
-            "num_kv_shared_layers": 0,
-            "sliding_window": 128,
-            "max_position_embeddings": 4096,
-            "bos_token_id": ids("<bos>"),
-            "eos_token_id": [ids("<eos>"), ids("<end_of_turn>")],
-            "pad_token_id": ids("<pad>"),
-        },
+        text_config=text_config(
+            tok,
+            sizes,
+            vocab_size_per_layer_input=text_vocab,
+            layer_types=["sliding_attention"] * (sizes.layers - 1) + ["full_attention"],
+            head_dim=16,
+            hidden_size_per_layer_input=8,
+            laurel_rank=4,
+            altup_num_inputs=4,
+            num_kv_shared_layers=0,
+            sliding_window=128,
+            max_position_embeddings=4096,
+            bos_token_id=ids("<bos>"),
+            eos_token_id=[ids("<eos>"), ids("<end_of_turn>")],
+            pad_token_id=ids("<pad>"),
+        ),
         vision_config={
             "architecture": "mobilenetv5_300m_enc",
             "vocab_size": BLOCK,

@@ -8,7 +8,7 @@ import torch
 
 from mmtune.models.families import get_family
 from mmtune.models.families.internvl import MEDIA
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, text_config, vision_config
 from mmtune.tiny.save import save_tiny
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *MEDIA.values()]
@@ -41,31 +41,18 @@ def internvl(out_dir: Path, seed: int, sizes: TinySizes) -> None:
         image_seq_length=seq_len,
         chat_template=template,
     )
-    hidden = sizes.hidden
-    heads = max(2, hidden // 16)
     config = InternVLConfig(
-        vision_config={
-            "hidden_size": sizes.vision_dim,
-            "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers,
-            "num_attention_heads": 2,
-            "image_size": [TILE, TILE],
-            "patch_size": [PATCH, PATCH],
-        },
-        text_config={
-            "model_type": "qwen2",
-            "vocab_size": len(tok),
-            "hidden_size": hidden,
-            "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2),
-            "max_position_embeddings": 4096,
-            "bos_token_id": ids("<|endoftext|>"),
-            "eos_token_id": ids("<|im_end|>"),
-            "pad_token_id": ids("<|endoftext|>"),
-            "tie_word_embeddings": True,
-        },
+        vision_config=vision_config(sizes, image_size=[TILE, TILE], patch_size=[PATCH, PATCH]),
+        text_config=text_config(
+            tok,
+            sizes,
+            model_type="qwen2",
+            max_position_embeddings=4096,
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"),
+            tie_word_embeddings=True,
+        ),
         image_token_id=ids("<IMG_CONTEXT>"),
         image_seq_length=seq_len,
         downsample_ratio=RATIO,

@@ -12,7 +12,7 @@ import torch
 
 from mmtune.models.families import get_family
 from mmtune.models.families.lfm2_vl import TILE_TOKENS
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, vision_config
 from mmtune.tiny.save import save_tiny
 
 SPECIALS = [
@@ -80,16 +80,13 @@ def lfm2_vl(out_dir: Path, seed: int, sizes: TinySizes) -> None:
             "eos_token_id": ids("<|im_end|>"),
             "pad_token_id": ids("<|pad|>"),
         },
-        vision_config={
-            "model_type": "siglip2_vision_model",
-            "hidden_size": sizes.vision_dim,
-            "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers,
-            "num_attention_heads": 2,
-            "patch_size": PATCH,
-            "num_patches": (TILE // PATCH) ** 2,
-            "vision_use_head": False,
-        },
+        vision_config=vision_config(
+            sizes,
+            model_type="siglip2_vision_model",
+            patch_size=PATCH,
+            num_patches=(TILE // PATCH) ** 2,
+            vision_use_head=False,
+        ),
         image_token_id=ids("<image>"),
         projector_hidden_size=hidden,
         downsample_factor=2,

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from mmtune.models.families import get_family
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, text_config, vision_config
 from mmtune.tiny.save import save_tiny
 
 SPECIALS = ["<unk>", "<s>", "</s>", "<image>", "<pad>"]
@@ -50,32 +50,19 @@ def llava(out_dir: Path, seed: int, sizes: TinySizes) -> None:
         num_additional_image_tokens=1,
         chat_template=template,
     )
-    hidden = sizes.hidden
-    heads = max(2, hidden // 16)
     config = LlavaConfig(
-        vision_config={
-            "model_type": "clip_vision_model",
-            "hidden_size": sizes.vision_dim,
-            "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers,
-            "num_attention_heads": 2,
-            "image_size": SIDE,
-            "patch_size": 14,
-            "projection_dim": sizes.vision_dim,
-        },
-        text_config={
-            "model_type": "llama",
-            "vocab_size": len(tok),
-            "hidden_size": hidden,
-            "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2),
-            "max_position_embeddings": 4096,
-            "bos_token_id": ids("<s>"),
-            "eos_token_id": ids("</s>"),
-            "pad_token_id": ids("<pad>"),
-        },
+        vision_config=vision_config(
+            sizes, model_type="clip_vision_model", image_size=SIDE, patch_size=14, projection_dim=sizes.vision_dim
+        ),
+        text_config=text_config(
+            tok,
+            sizes,
+            model_type="llama",
+            max_position_embeddings=4096,
+            bos_token_id=ids("<s>"),
+            eos_token_id=ids("</s>"),
+            pad_token_id=ids("<pad>"),
+        ),
         # like llava-1.5: features of the second-to-last CLIP layer, CLS token dropped
         vision_feature_layer=-2,
         vision_feature_select_strategy="default",

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from mmtune.models.families import get_family
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, text_config
 from mmtune.tiny.save import save_tiny
 
 # `<|python_tag|>` is looked up by MllamaProcessor.__init__, so the tokenizer must know it.
@@ -50,8 +50,6 @@ def mllama(out_dir: Path, seed: int, sizes: TinySizes) -> None:
         tokenizer=tok,
         chat_template=template,
     )
-    hidden, layers = sizes.hidden, sizes.layers
-    heads = max(2, hidden // 16)
     config = MllamaConfig(
         vision_config={
             "hidden_size": sizes.vision_dim,
@@ -66,19 +64,15 @@ def mllama(out_dir: Path, seed: int, sizes: TinySizes) -> None:
             # the projector input: final hidden state + one per intermediate layer
             "vision_output_dim": sizes.vision_dim * 2,
         },
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": hidden,
-            "intermediate_size": hidden * 2,
-            "num_hidden_layers": layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2),
-            "cross_attention_layers": [layers - 1],
-            "max_position_embeddings": 4096,
-            "bos_token_id": ids("<|begin_of_text|>"),
-            "eos_token_id": ids("<|eot_id|>"),
-            "pad_token_id": ids("<|finetune_right_pad_id|>"),
-        },
+        text_config=text_config(
+            tok,
+            sizes,
+            cross_attention_layers=[sizes.layers - 1],
+            max_position_embeddings=4096,
+            bos_token_id=ids("<|begin_of_text|>"),
+            eos_token_id=ids("<|eot_id|>"),
+            pad_token_id=ids("<|finetune_right_pad_id|>"),
+        ),
         image_token_index=ids("<|image|>"),
     )
     torch.manual_seed(seed)

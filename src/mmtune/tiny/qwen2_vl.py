@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from mmtune.models.families import get_family
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, text_config
 from mmtune.tiny.save import save_tiny
 
 SPECIALS = [
@@ -40,23 +40,17 @@ def vision_config(sizes: TinySizes) -> dict:
 
 def config(config_cls: Any, tok: Any, sizes: TinySizes, vision: dict) -> Any:
     ids = tok.convert_tokens_to_ids
-    hidden = sizes.hidden
-    heads = max(2, hidden // 16)
     return config_cls(
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": hidden,
-            "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2),
-            "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-            "bos_token_id": ids("<|endoftext|>"),
-            "eos_token_id": ids("<|im_end|>"),
-            "pad_token_id": ids("<|endoftext|>"),
-            "tie_word_embeddings": True,
-        },
+        text_config=text_config(
+            tok,
+            sizes,
+            max_position_embeddings=4096,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"),
+            tie_word_embeddings=True,
+        ),
         vision_config=vision,
         image_token_id=ids("<|image_pad|>"),
         video_token_id=ids("<|video_pad|>"),

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from mmtune.models.families import get_family
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, text_config
 from mmtune.tiny.qwen2_vl import SPECIALS
 from mmtune.tiny.save import save_tiny
 
@@ -17,30 +17,24 @@ def config(tok: Any, sizes: TinySizes) -> Any:
     from transformers import Qwen3VLConfig
 
     ids = tok.convert_tokens_to_ids
-    hidden = sizes.hidden
-    heads = max(2, hidden // 16)
     return Qwen3VLConfig(
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": hidden,
-            "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers,
-            "num_attention_heads": heads,
-            "head_dim": 16,
-            "num_key_value_heads": max(1, heads // 2),
-            "max_position_embeddings": 4096,
+        text_config=text_config(
+            tok,
+            sizes,
+            head_dim=16,
+            max_position_embeddings=4096,
             # head_dim 16 -> 8 rotary frequencies split over (t, h, w), interleaved as in the real model
-            "rope_parameters": {
+            rope_parameters={
                 "rope_type": "default",
                 "rope_theta": 5e6,
                 "mrope_section": [4, 2, 2],
                 "mrope_interleaved": True,
             },
-            "bos_token_id": ids("<|endoftext|>"),
-            "eos_token_id": ids("<|im_end|>"),
-            "pad_token_id": ids("<|endoftext|>"),
-            "tie_word_embeddings": True,
-        },
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"),
+            tie_word_embeddings=True,
+        ),
         vision_config={
             # 64 learned positions = an 8x8 grid, interpolated to each image's patch grid;
             # DeepStack injects the first block's features into the first LM layer.
@@ -48,7 +42,7 @@ def config(tok: Any, sizes: TinySizes) -> Any:
             "hidden_size": sizes.vision_dim,
             "intermediate_size": sizes.vision_dim * 2,
             "num_heads": 2,
-            "out_hidden_size": hidden,
+            "out_hidden_size": sizes.hidden,
             "patch_size": 16,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,

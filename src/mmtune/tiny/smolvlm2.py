@@ -8,7 +8,7 @@ import torch
 
 from mmtune.models.families import get_family
 from mmtune.models.families.smolvlm2 import GRID_TOKENS
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, text_config, vision_config
 from mmtune.tiny.save import save_tiny
 
 SPECIALS = [
@@ -56,30 +56,17 @@ def smolvlm2(out_dir: Path, seed: int, sizes: TinySizes) -> None:
         image_seq_len=(TILE // PATCH) ** 2 // SCALE**2,
         chat_template=template,
     )
-    hidden = sizes.hidden
-    heads = max(2, hidden // 16)
     config = SmolVLMConfig(
-        text_config={
-            "model_type": "llama",
-            "vocab_size": len(tok),
-            "hidden_size": hidden,
-            "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2),
-            "max_position_embeddings": 4096,
-            "bos_token_id": ids("<|im_start|>"),
-            "eos_token_id": ids("<end_of_utterance>"),
-            "pad_token_id": ids("<|im_end|>"),
-        },
-        vision_config={
-            "hidden_size": sizes.vision_dim,
-            "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers,
-            "num_attention_heads": 2,
-            "image_size": TILE,
-            "patch_size": PATCH,
-        },
+        text_config=text_config(
+            tok,
+            sizes,
+            model_type="llama",
+            max_position_embeddings=4096,
+            bos_token_id=ids("<|im_start|>"),
+            eos_token_id=ids("<end_of_utterance>"),
+            pad_token_id=ids("<|im_end|>"),
+        ),
+        vision_config=vision_config(sizes, image_size=TILE, patch_size=PATCH),
         scale_factor=SCALE,
         image_token_id=ids("<image>"),
         pad_token_id=ids("<|im_end|>"),

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mmtune.tiny import TinySizes
+from mmtune.tiny import TinySizes, text_config, text_heads, vision_config
 
 # tekken v3's control tokens, in its rank order ([IMG] = 10, <pad> = 11, [IMG_BREAK] = 12, [IMG_END] = 13).
 V3_SPECIALS = [
@@ -82,31 +82,23 @@ def write_tiny_tekken(
 def tiny_pixtral_mistral(tok: Any, sizes: TinySizes, image_size: int, patch_size: int) -> dict:
     """Tiny Pixtral vision + Mistral text sub-configs, shared by Pixtral (Llava) and Mistral3."""
     ids = tok.convert_tokens_to_ids
-    heads = max(2, sizes.hidden // 16)
     return {
-        "vision_config": {
-            "model_type": "pixtral",
-            "hidden_size": sizes.vision_dim,
-            "intermediate_size": sizes.vision_dim * 2,
-            "num_hidden_layers": sizes.vision_layers,
-            "num_attention_heads": 2,
-            "head_dim": sizes.vision_dim // 2,
-            "image_size": image_size,
-            "patch_size": patch_size,
-        },
-        "text_config": {
-            "model_type": "mistral",
-            "vocab_size": len(tok),
-            "hidden_size": sizes.hidden,
-            "intermediate_size": sizes.hidden * 2,
-            "num_hidden_layers": sizes.layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2),
-            "head_dim": sizes.hidden // heads,
-            "max_position_embeddings": 4096,
-            "bos_token_id": ids("<s>"),
-            "eos_token_id": ids("</s>"),
-            "pad_token_id": ids("<pad>"),
-        },
+        "vision_config": vision_config(
+            sizes,
+            model_type="pixtral",
+            head_dim=sizes.vision_dim // 2,
+            image_size=image_size,
+            patch_size=patch_size,
+        ),
+        "text_config": text_config(
+            tok,
+            sizes,
+            model_type="mistral",
+            head_dim=sizes.hidden // text_heads(sizes),
+            max_position_embeddings=4096,
+            bos_token_id=ids("<s>"),
+            eos_token_id=ids("</s>"),
+            pad_token_id=ids("<pad>"),
+        ),
         "image_token_index": ids("[IMG]"),
     }

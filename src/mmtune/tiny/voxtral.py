@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from mmtune.tiny import TinySizes, recipe
+from mmtune.tiny import TinySizes, recipe, text_config, text_heads
 from mmtune.tiny.save import save_tiny
 from mmtune.tiny.tekken import V7_SPECIALS, write_tiny_tekken
 
@@ -35,8 +35,6 @@ def voxtral(out_dir: Path, seed: int, sizes: TinySizes) -> None:
     tok = MistralCommonBackend(tokenizer_path=str(tekken), mode="finetuning")
     processor = VoxtralProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tok)
     ids = tok.convert_tokens_to_ids
-    hidden = sizes.hidden
-    heads = max(2, hidden // 16)
     config = VoxtralConfig(
         audio_config={
             # intermediate_size must be 4 x hidden: the projector reads 4 encoder frames per token
@@ -47,20 +45,16 @@ def voxtral(out_dir: Path, seed: int, sizes: TinySizes) -> None:
             "num_mel_bins": 128,
             "max_source_positions": 1500,
         },
-        text_config={
-            "model_type": "llama",
-            "vocab_size": len(tok),
-            "hidden_size": hidden,
-            "intermediate_size": hidden * 2,
-            "num_hidden_layers": sizes.layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": max(1, heads // 2),
-            "head_dim": hidden // heads,
-            "max_position_embeddings": 4096,
-            "bos_token_id": ids("<s>"),
-            "eos_token_id": ids("</s>"),
-            "pad_token_id": ids("<pad>"),
-        },
+        text_config=text_config(
+            tok,
+            sizes,
+            model_type="llama",
+            head_dim=sizes.hidden // text_heads(sizes),
+            max_position_embeddings=4096,
+            bos_token_id=ids("<s>"),
+            eos_token_id=ids("</s>"),
+            pad_token_id=ids("<pad>"),
+        ),
         audio_token_id=ids("[AUDIO]"),
     )
     torch.manual_seed(seed)
