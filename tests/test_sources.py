@@ -62,11 +62,30 @@ def test_jsonl_keeps_mixed_content_types_and_late_columns(tmp_path):
     assert rows_of(p) == [{**rows[0], "images": None}, rows[1]]
 
 
-def test_jsonl_broken_line_is_named(tmp_path):
+def test_jsonl_broken_line_is_named_and_kept_as_its_row(tmp_path):
+    """One broken line is one row that says what is wrong (reported as a bad row), not a lost file."""
+    from mmtune.data.sources import ROW_PROBLEM
+
     p = tmp_path / "d.jsonl"
-    p.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a",\n')
-    with pytest.raises(ConfigError, match=r"d.jsonl: line 2 is not valid JSON"):
-        load_rows(DatasetConfig(path=str(p)))
+    p.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a",\n[1, 2]\n')
+    rows = list(load_rows(DatasetConfig(path=str(p))))
+    assert rows[1][ROW_PROBLEM] == "line 2 is not valid JSON (Expecting property name enclosed in double quotes)"
+    assert rows[2][ROW_PROBLEM] == "line 3 is a JSON list, expected an object"
+    assert rows[0]["prompt"] == "a"
+
+
+def test_jsonl_with_a_byte_order_mark_and_non_utf8_files(tmp_path):
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + b'{"prompt": "a", "completion": "b"}\n')
+    assert list(load_rows(DatasetConfig(path=str(p))))[0]["prompt"] == "a"
+    bad = tmp_path / "latin.csv"
+    bad.write_bytes("prompt,completion\nok,fine\ncaf\xe9,au lait\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin\.csv: line 3 is not UTF-8 text \(invalid continuation byte"):
+        load_rows(DatasetConfig(path=str(bad)))
+    bad = tmp_path / "latin.jsonl"
+    bad.write_bytes('{"prompt": "ok"}\n{"prompt": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin\.jsonl: line 2 is not UTF-8 text"):
+        load_rows(DatasetConfig(path=str(bad)))
 
 
 def test_csv_cells_stay_text_and_empty_cells_are_none(tmp_path):

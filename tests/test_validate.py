@@ -194,3 +194,19 @@ def test_csv_row_with_more_cells_than_its_header_and_empty_answers_are_bad_rows(
         ("chat.jsonl", 1, "messages[3]", "assistant turn (message 3) is empty"),
     ]
     assert report.rows_ok == 2 and report.rows_total == 5
+
+
+def test_a_broken_jsonl_line_is_one_bad_row(tiny_ckpt, tmp_path):
+    from family_checks import tiny_config
+
+    from mmtune.config import parse_config
+    from mmtune.preprocess.validate import validate
+
+    good = json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})
+    data = tmp_path / "chat.jsonl"
+    data.write_text(f'{good}\n{{"messages": [\n{good}\n')
+    report = validate(parse_config(tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path).model_dump(mode="json")))
+    assert [(p["row"], p["field"], p["error"]) for p in report.problems] == [
+        (1, "line", "line 2 is not valid JSON (Expecting value)")
+    ]
+    assert (report.rows_ok, report.rows_total) == (2, 3)

@@ -13,7 +13,7 @@ from typing import Any
 from mmtune.config import DatasetConfig
 from mmtune.data.formats import RowContext, detect_format, format_by_type
 from mmtune.data.media.sources import local_file
-from mmtune.data.sources import EXTRA_CELLS, load_rows, media_base
+from mmtune.data.sources import EXTRA_CELLS, ROW_PROBLEM, load_rows, media_base
 from mmtune.errors import DataError
 
 
@@ -34,7 +34,8 @@ def dataset_tasks(cfg: DatasetConfig) -> tuple[list[RowTask], int]:
     ds = load_rows(cfg)
     n = len(ds)
     rows = [_with_messages_field(ds[i], cfg.field_messages) for i in range(n)]
-    fmt = format_by_type(cfg.type) if cfg.type else detect_format(rows[:5], cfg.label)
+    readable = [r for r in rows[:50] if not r.get(ROW_PROBLEM)][:5]
+    fmt = format_by_type(cfg.type) if cfg.type else detect_format(readable, cfg.label)
     base = media_base(cfg)
     return [RowTask(cfg.label, base, fmt.name, i, row) for i, row in enumerate(rows)], n
 
@@ -49,7 +50,10 @@ def _with_messages_field(row: dict, field: str | None) -> dict:
 
 
 def check_row(row: dict[str, Any]) -> None:
-    """What the reader saw but a format cannot: a CSV row with more cells than its header."""
+    """What the reader saw but a format cannot: a JSONL line that is no object, a CSV row with more
+    cells than its header."""
+    if row.get(ROW_PROBLEM):
+        raise DataError(row[ROW_PROBLEM], field="line")
     extra = row.get(EXTRA_CELLS)
     if extra:
         cells = ", ".join(repr(c) for c in extra)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import io
 import json
 import os
 import re
@@ -28,8 +29,10 @@ from mmtune.errors import ConfigError
 _SPLIT_RE = re.compile(r"^(?P<name>[\w.-]+)(\[(?P<slice>[^\]]*)\])?$")
 
 FILE_TYPES = (".json", ".jsonl", ".csv", ".xlsx", ".parquet")
-# The column holding a CSV row's cells beyond its header (the row is refused, see data.intake).
+# Reserved columns the readers fill for rows they could not read fully; data.intake.check_row turns
+# them into the row's DataError: a CSV row's cells beyond its header, a JSONL line that is no object.
 EXTRA_CELLS = "__extra_cells__"
+ROW_PROBLEM = "__row_problem__"
 # Columns that hold a whole conversation: ``{"messages": [...]}`` in a .json file is one row.
 _CONVERSATION_COLUMNS = ("messages", "conversations", "conversation")
 # Files that mark a folder as written by ``save_to_disk`` (Dataset or DatasetDict).
@@ -166,23 +169,45 @@ def _read_json(path: Path, where: str) -> datasets.Dataset:
 
 
 def _read_jsonl(path: Path, where: str) -> datasets.Dataset:
-    # Read line by line so that a broken line is reported with its number.
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    """One row per non-empty line. A line that is not a JSON object is kept as a row that says so
+    (reported as that row's problem), so one broken line never loses the rest of the file."""
+    rows: list[dict] = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if lineno == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ConfigError(
+                    f"{where}: line {lineno} is not UTF-8 text ({e.reason} at byte {e.start}); save the file as UTF-8"
+                ) from None
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ConfigError(f"{where}: line {lineno} is not valid JSON ({e.msg})") from None
+                rows.append({ROW_PROBLEM: f"line {lineno} is not valid JSON ({e.msg})"})
+                continue
+            if not isinstance(row, dict):
+                rows.append({ROW_PROBLEM: f"line {lineno} is a JSON {type(row).__name__}, expected an object"})
+                continue
+            rows.append(row)
     return _from_rows(rows, where)
 
 
 def _read_csv(path: Path, where: str) -> datasets.Dataset:
     # The csv module keeps every cell as written; pandas (behind datasets' csv builder) would turn
     # empty cells into NaN and '007' into 7.
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{where}: line {line} is not UTF-8 text ({e.reason} at byte {e.start}); save the file as UTF-8"
+        ) from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames:
             raise ConfigError(f"{where}: the file is empty (expected a header row)")
