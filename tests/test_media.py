@@ -559,3 +559,26 @@ def test_sampling_rate_comes_from_the_processor(tiny_ckpt, tmp_path):
     assert settings_from_config(cfg, proc)[0].media.sampling_rate == 16_000  # no feature extractor
     proc.feature_extractor = WhisperFeatureExtractor(sampling_rate=24_000)
     assert settings_from_config(cfg, proc)[0].media.sampling_rate == 24_000
+
+
+def test_a_zip_member_that_lies_about_its_size_is_read_in_bounded_memory(tmp_path):
+    """The header says 900 KB (under the ratio check), the data inflates to 256 MB: reading it must
+    neither take that memory nor succeed."""
+    import struct
+    import tracemalloc
+
+    real = 256 << 20
+    z = mf.make_zip(tmp_path / "liar.zip", {"big.bmp": b"\x00" * real})
+    data = bytearray(z.read_bytes())
+    struct.pack_into("<I", data, 22, 900_000)  # the local header's uncompressed size
+    central = data.index(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, 900_000)  # and the central directory's
+    z.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        with refused(r"image 'big\.bmp' could not be read from .*liar\.zip.*Bad CRC-32"):
+            decode("image", path="big.bmp", base_dir=str(z))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20, f"peak {peak:,} bytes while reading a member that declares 900 KB"

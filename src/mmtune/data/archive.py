@@ -18,6 +18,7 @@ from mmtune.errors import DataError
 
 # Members this big are checked for their compression ratio; below it even a high ratio is harmless.
 _RATIO_CHECK_MIN_BYTES = 1 << 20
+_CHUNK = 1 << 20  # inflate at most this much at a time
 
 _handles: dict[tuple[int, str], zipfile.ZipFile] = {}
 _lock = threading.Lock()
@@ -87,6 +88,18 @@ def read_member(archive: str, name: str, kind: str, max_members: int, max_ratio:
         )
     try:
         with _lock:  # one handle per process: reads of two threads must not interleave
-            return zf.read(info)
+            return _read_bounded(zf, info)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:
         raise DataError(f"{kind} {name!r} could not be read from {archive!r} ({type(e).__name__}: {e})") from None
+
+
+def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The member's bytes, inflated a chunk at a time. ``ZipFile.read`` inflates all compressed data
+    in one call before cutting it to the declared size, so a member whose header understates its
+    size (under the ratio check's threshold) could take gigabytes; here memory stays within the
+    declared size plus one chunk, and a lying member fails its CRC check."""
+    chunks: list[bytes] = []
+    with zf.open(info) as f:
+        while block := f.read(_CHUNK):
+            chunks.append(block)
+    return b"".join(chunks)
