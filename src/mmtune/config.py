@@ -102,6 +102,31 @@ class Config(_Strict):
     video_fps: float = Field(2.0, gt=0, description="Video frames are sampled evenly at this many per second.")
     video_max_frames: int = Field(16, gt=0, description="At most this many frames per video (sampled evenly).")
     pdf_max_pages: int = Field(8, gt=0, description="PDF documents: only the first N pages become images.")
+    max_image_pixels: int = Field(
+        40_000_000,
+        gt=0,
+        description="An image with more pixels is decoded at a reduced scale where its format "
+        "allows (JPEG), otherwise refused before decoding; bounds memory per image.",
+    )
+    video_max_pixels: int = Field(
+        64_000_000,
+        gt=0,
+        description="Total pixels of a video's sampled frames: larger frames are scaled down "
+        "as they are decoded so that the frames together stay under this.",
+    )
+    audio_max_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description="Longer audio is refused from its header, before it is decoded.",
+    )
+    url_timeout: float = Field(30.0, gt=0, description="Media URLs: seconds each attempt may wait for data.")
+    url_retries: int = Field(3, ge=0, description="Media URLs: retries after a 5xx, a timeout or a lost connection.")
+    url_deadline: float = Field(
+        120.0,
+        gt=0,
+        description="Media URLs: seconds one file may take in all (a trickling server is cut off).",
+    )
+    url_max_mb: float = Field(20.0, gt=0, description="Media URLs: bodies larger than this many MB are refused.")
     media_roots: list[str] | None = Field(
         None,
         description="Folders that absolute media paths in rows must lie under (relative names always stay "

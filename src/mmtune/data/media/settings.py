@@ -16,7 +16,11 @@ class MediaSettings:
     image_size: tuple[int, int] | None = None
     resample: str = "bilinear"
     # Images with more pixels are refused before decoding (decompression-bomb guard).
-    max_image_pixels: int = 89_478_485
+    max_image_pixels: int = 40_000_000
+    # Total pixels of a video's sampled frames (frames are scaled down while decoding to fit).
+    video_max_pixels: int = 64_000_000
+    # Audio longer than this (read from its header) is refused before decoding.
+    audio_max_seconds: float = 1800.0
     # Audio is resampled to the processor's rate (filled from the processor's feature extractor).
     sampling_rate: int = 16_000
     # Video frames are sampled evenly at this rate, and never more than ``video_max_frames``.
@@ -29,6 +33,8 @@ class MediaSettings:
     # size cap (MB = 1,000,000 bytes), and the cache folder (default ~/.cache/mmtune/urls).
     url_timeout: float = 30.0
     url_retries: int = 3
+    # Seconds one URL may take in all, retries included (a server trickling bytes is cut off).
+    url_deadline: float = 120.0
     url_backoff: float = 0.5
     url_max_mb: float = 20.0
     url_cache_dir: str | None = None
