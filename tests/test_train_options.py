@@ -106,6 +106,46 @@ def test_lora_target_regex_that_matches_nothing_is_a_clear_error(tiny_ckpt, tmp_
         _trainable_model(tiny_ckpt(FIRST), tmp_path, lora_target_modules=r"no\.such\.module")
 
 
+QWEN2_LM_LINEAR = "down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj"
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (
+            ["qproj", "vproj"],
+            f"lora_target_modules ['qproj', 'vproj'] matched no module of this model; the language model's linear "
+            f"layers are named: {QWEN2_LM_LINEAR}",
+        ),
+        (  # one misspelt name beside a good one: peft would wrap v_proj alone without a word
+            ["qproj", "v_proj"],
+            f"lora_target_modules: 'qproj' matched no module of the language model; its linear layers are named: "
+            f"{QWEN2_LM_LINEAR}",
+        ),
+        (
+            r"model\.language_model\.layers\.\d+",
+            r"lora_target_modules 'model\\.language_model\\.layers\\.\\d+' matched only modules LoRA cannot wrap "
+            "(model.language_model.layers.0, model.language_model.layers.1); the language model's linear layers are "
+            f"named: {QWEN2_LM_LINEAR}",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "train"])
+def test_lora_targets_that_match_nothing_are_refused_before_preprocessing(
+    tiny_ckpt, tmp_path, command, targets, message
+):
+    from mmtune.preprocess.validate import validate
+    from mmtune.train.recipe import train
+
+    a, b = write_two_images(tmp_path)
+    data = write_jsonl(tmp_path / "d.jsonl", [two_image_conversation(a, b)])
+    cfg = tiny_config(tiny_ckpt(FIRST), data, tmp_path, lora_target_modules=targets)
+    with pytest.raises(ConfigError) as e:
+        (validate if command == "validate" else train)(cfg)
+    assert str(e.value) == message
+    assert not (tmp_path / "prepared").exists()  # found before any preprocessing
+
+
 @pytest.mark.parametrize("adapter", ["lora", None])
 def test_resuming_reproduces_the_uninterrupted_run(tiny_ckpt, tmp_path, adapter):
     """A run resumed from checkpoint-3 ends exactly where the same run without a stop ends: same

@@ -70,6 +70,64 @@ def lora_targets(cfg: Config, family: type[Family]) -> str | list[str]:
     return rf"^{lm}\..*\.({names})$"
 
 
+# Module types peft's LoRA wraps (transformers' GPT-2 style Conv1D is matched by name).
+_LORA_TYPES = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+
+
+def check_model_options(cfg: Config) -> None:
+    """What ``train`` would refuse about the model options, checked without loading weights."""
+    from mmtune.models.families import family_for_checkpoint
+
+    try:
+        family = family_for_checkpoint(cfg.base_model)
+    except ConfigError:
+        raise
+    except Exception as e:  # unreadable config: loading the processor reports it next, with its reason
+        log.debug("model options not checked early (%s: %s)", type(e).__name__, e)
+        return
+    check_lora_targets(cfg, family)
+
+
+def check_lora_targets(cfg: Config, family: type[Family]) -> None:
+    """LoRA targets that match no module, or only modules peft cannot wrap, refused before any
+    preprocessing: the module names come from a meta-device model built from the checkpoint's
+    config (no weights read), and are matched the way peft matches a regex (``re.fullmatch``)."""
+    if cfg.adapter not in ("lora", "qlora"):
+        return
+    target = lora_targets(cfg, family)
+    try:
+        model = family.meta_model(cfg.base_model)
+    except Exception as e:  # a hub id without network, an unusual checkpoint: peft checks at load time
+        log.debug("LoRA targets not checked early (%s: %s)", type(e).__name__, e)
+        return
+    names = {n: m for n, m in model.named_modules() if n and re.fullmatch(target, n)}
+    wrappable = [n for n, m in names.items() if isinstance(m, _LORA_TYPES) or type(m).__name__ == "Conv1D"]
+    lm = f"{family.language_prefix}."
+    linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+    lm_linear = sorted(
+        {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if n.startswith(lm) and isinstance(m, torch.nn.Linear)}
+    )
+    given = cfg.lora_target_modules if not cfg.lora_target_linear else "lora_target_linear"
+    if wrappable and isinstance(given, list):  # peft would silently skip a misspelt name beside a good one
+        found = {n.rsplit(".", 1)[-1] for n in wrappable}
+        if missing := [x for x in given if x not in found]:
+            raise ConfigError(
+                f"lora_target_modules: {', '.join(map(repr, missing))} matched no module of the language model; its "
+                f"linear layers are named: {', '.join(lm_linear or linear)}"
+            )
+    if wrappable:
+        return
+    if names:
+        raise ConfigError(
+            f"lora_target_modules {given!r} matched only modules LoRA cannot wrap ({', '.join(sorted(names)[:5])}); "
+            f"the language model's linear layers are named: {', '.join(lm_linear or linear)}"
+        )
+    raise ConfigError(
+        f"lora_target_modules {given!r} matched no module of this model; the language model's linear layers are "
+        f"named: {', '.join(lm_linear or linear)}"
+    )
+
+
 def count_params(model: torch.nn.Module) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())

@@ -15,6 +15,7 @@ from typing import Any
 from mmtune.config import Config
 from mmtune.data.intake import RowTask, dataset_tasks
 from mmtune.errors import ConfigError, DataError
+from mmtune.models.loading import check_model_options
 from mmtune.preflight import preflight
 from mmtune.preprocess.pool import default_workers, process_rows
 from mmtune.preprocess.settings import settings_from_config
@@ -51,6 +52,7 @@ def validate(cfg: Config, workers: int | None = None, processor: Any = None) -> 
     """Check every row of ``cfg``'s datasets; the processor (not the model) is loaded once. What
     ``train`` would refuse in the config itself (paths, optimizer) is raised first."""
     preflight(cfg)
+    check_model_options(cfg)
     settings, processor = settings_from_config(cfg, processor)
     report = ValidationReport()
     all_tasks: list[RowTask] = []

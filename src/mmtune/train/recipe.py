@@ -24,6 +24,7 @@ from mmtune.errors import MmtuneError
 from mmtune.models.families import get_family
 from mmtune.models.loading import (
     apply_training_mode,
+    check_model_options,
     count_params,
     load_model,
     model_dtype,
@@ -77,6 +78,7 @@ class Recipe:
         """Before any work: what train would refuse (paths, optimizer), the checkpoint to resume
         from, and no silent overwrite of an earlier run."""
         preflight(self.cfg)
+        check_model_options(self.cfg)
         self.resume = prepare_output_dir(self.cfg)
 
     def setup_data(self) -> None:

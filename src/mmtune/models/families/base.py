@@ -101,6 +101,16 @@ class Family:
         quantization); a family overrides it when loading leaves something to repair."""
         return cls.model_class().from_pretrained(path, **kwargs)
 
+    @classmethod
+    def meta_model(cls, path: str) -> Any:
+        """The checkpoint's model built on the meta device from its config: module names and
+        shapes without reading or allocating weights, so config mistakes (LoRA targets) are found
+        in seconds, before preprocessing."""
+        from transformers import AutoConfig
+
+        with torch.device("meta"):
+            return cls.model_class().from_config(AutoConfig.from_pretrained(path))
+
     # -- module groups ---------------------------------------------------------------------------
     @classmethod
     def group_of(cls, name: str) -> str:
