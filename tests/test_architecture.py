@@ -20,7 +20,7 @@ FLOORS: list[tuple[str, ...]] = [
         "mmtune.errors",
         "mmtune.conversation",
         "mmtune.config",
-        "mmtune.axolotl_keys",
+
         "mmtune.preflight",
         "mmtune.examples",
     ),

@@ -1,0 +1,85 @@
+"""Config keys of the data: datasets, rows, media decoding and the media trust boundary."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from mmtune.config.base import Strict
+from mmtune.config.datasets import DatasetConfig
+
+
+class DataKeys(Strict):
+    # -- data --------------------------------------------------------------------------------
+    datasets: list[DatasetConfig] = Field(min_length=1, description="One or more datasets, concatenated.")
+    val_set_size: float = Field(0.0, ge=0, description="Fraction (<1) or number of rows held out for evaluation.")
+    dataset_prepared_path: str | None = Field(None, description="Where preprocessed datasets are cached.")
+    dataset_processes: int | None = Field(None, ge=1, description="Worker processes for preprocessing.")
+    on_bad_rows: Literal["error", "skip"] = Field("error", description="Stop on bad rows, or drop them and report.")
+    sequence_len: int = Field(2048, gt=0, description="Longest row in tokens, media tokens included.")
+    truncation: Literal["error", "drop"] = Field(
+        "drop",
+        description="A row longer than sequence_len: 'drop' it (reported with its reason; a multimodal row is "
+        "never cut, which would split media tokens) or treat it as a bad row ('error').",
+    )
+    image_size: int | tuple[int, int] | None = Field(
+        None, description="Resize every image to this (int: square; [w, h])."
+    )
+    image_resize_algorithm: Literal["bilinear", "bicubic", "lanczos"] = Field(
+        "bilinear", description="Resampling filter for image_size."
+    )
+    video_fps: float = Field(2.0, gt=0, description="Video frames are sampled evenly at this many per second.")
+    video_max_frames: int = Field(16, gt=0, description="At most this many frames per video (sampled evenly).")
+    pdf_max_pages: int = Field(8, gt=0, description="PDF documents: only the first N pages become images.")
+    max_image_pixels: int = Field(
+        40_000_000,
+        gt=0,
+        description="An image with more pixels is decoded at a reduced scale where its format "
+        "allows (JPEG), otherwise refused before decoding; bounds memory per image.",
+    )
+    video_max_pixels: int = Field(
+        64_000_000,
+        gt=0,
+        description="Total pixels of a video's sampled frames: larger frames are scaled down "
+        "as they are decoded so that the frames together stay under this.",
+    )
+    audio_max_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description="Longer audio is refused from its header, before it is decoded.",
+    )
+    url_timeout: float = Field(30.0, gt=0, description="Media URLs: seconds each attempt may wait for data.")
+    url_retries: int = Field(3, ge=0, description="Media URLs: retries after a 5xx, a timeout or a lost connection.")
+    url_deadline: float = Field(
+        120.0,
+        gt=0,
+        description="Media URLs: seconds one file may take in all (a trickling server is cut off).",
+    )
+    url_max_mb: float = Field(20.0, gt=0, description="Media URLs: bodies larger than this many MB are refused.")
+    media_roots: list[str] | None = Field(
+        None,
+        description="Folders that absolute media paths in rows must lie under (relative names always stay "
+        "inside the dataset's folder or media_dir). Unset: any absolute path a row lists.",
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="Fetch media URLs whose host is on this machine or a private network (loopback, private, "
+        "link-local addresses); refused by default, also on redirects.",
+    )
+    pdf_dpi: int = Field(72, gt=0, description="PDF documents: pages are rendered at this resolution (dots per inch).")
+    train_on_inputs: bool = Field(False, description="Also train on system/user text (never on media or padding).")
+    roles_to_train: list[Literal["system", "user", "assistant", "tool"]] = Field(
+        default_factory=lambda: ["assistant"],
+        description="Roles whose content (and end-of-turn) is trained on: system, user, assistant, tool.",
+    )
+    system_message_policy: Literal["fold", "drop", "error"] = Field(
+        "fold",
+        description="A system message the model's chat format cannot take in that conversation (the family "
+        "says when: Voxtral's mistral-common v7 format refuses one beside audio): 'fold' puts its text at the "
+        "start of the first user message's text, a blank line between; 'drop' removes it; 'error' makes the row "
+        "a bad row naming the reason. fold/drop log one warning per run, and predict applies the same policy.",
+    )
+    sample_packing: bool = Field(
+        False, description="Accepted; not supported for multimodal rows yet (a warning says so)."
+    )
