@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
-from mmtune.config import AXOLOTL_KEYS_WITHOUT_EFFECT, load_config, parse_config
+from mmtune.config import load_config, parse_config
 from mmtune.errors import ConfigError
 
 BASE = {"base_model": "some/model", "datasets": [{"path": "data.jsonl", "type": "chat_template"}]}
@@ -70,15 +68,6 @@ def test_bad_value_names_the_key_path():
         parse_config({**BASE, "adapter": "loraa"})
 
 
-def test_axolotl_keys_without_effect_warn(caplog):
-    with caplog.at_level(logging.INFO, logger="mmtune"):
-        parse_config({**BASE, "flash_attention": True, "skip_prepare_dataset": True})
-    text = caplog.text
-    assert "'flash_attention' is an Axolotl key mmtune does not act on yet; it has no effect" in text
-    assert "'skip_prepare_dataset' has no effect: mmtune always preprocesses" in text
-    assert "deepspeed" in AXOLOTL_KEYS_WITHOUT_EFFECT
-
-
 def test_quantization_without_cuda_is_a_clear_error(tiny_ckpt, tmp_path):
     import torch
 
@@ -111,6 +100,10 @@ def test_docs_config_reference_is_up_to_date():
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
     assert doc.strip() == config_reference().strip(), "regenerate docs/config.md from config_reference()"
+    from mmtune.config.reference import axolotl_reference
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "axolotl.md").read_text()
+    assert doc.strip() == axolotl_reference().strip(), "regenerate docs/axolotl.md from axolotl_reference()"
     assert all(f.description for f in Config.model_fields.values())  # every key is documented in place
 
 

@@ -19,6 +19,12 @@ class ModelKeys(Strict):
         None,
         description="A template name of the model's family, 'tokenizer_default', or empty for the checkpoint's own.",
     )
+    attn_implementation: str | None = Field(
+        None,
+        description="Attention kernel: eager, sdpa, flash_attention_2, flash_attention_3, flex_attention, or a "
+        "kernels-hub path; a kernel that is not installed is refused. Axolotl's flash_attention / sdp_attention / "
+        "xformers_attention / flex_attention / eager_attention flags map to it. Empty: transformers' choice.",
+    )
     chat_template_jinja: str | None = Field(None, description="A Jinja chat template given inline.")
     date_string: str = Field(
         "26 Jul 2024",

@@ -11,7 +11,15 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from mmtune.config.axolotl import ALWAYS_PREPROCESSES_KEYS, AXOLOTL_KEYS_WITHOUT_EFFECT
+from mmtune.config.axolotl import (
+    ALWAYS_PREPROCESSES_KEYS,
+    DATASET_REFUSED,
+    DATASET_WITHOUT_EFFECT,
+    LEGACY_ATTENTION,
+    REFUSED,
+    WITHOUT_EFFECT,
+    is_empty,
+)
 from mmtune.config.datasets import DatasetConfig
 from mmtune.config.schema import Config
 from mmtune.errors import ConfigError
@@ -26,31 +34,61 @@ def _suggest(key: str, choices: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _check_keys(raw: dict, model: type[BaseModel], where: str, ignore: frozenset[str]) -> dict:
-    fields = list(model.model_fields)
-    kept = {}
-    for key, value in raw.items():
-        if key in model.model_fields:
-            kept[key] = value
-        elif key in ALWAYS_PREPROCESSES_KEYS:
-            log.info("config key %r has no effect: mmtune always preprocesses datasets", key)
-        elif key in ignore:
-            log.warning("config key %r is an Axolotl key mmtune does not act on yet; it has no effect", key)
-        else:
-            raise ConfigError(f"unknown key {where}{key!r}{_suggest(key, fields)}")
-    return kept
+class _KeyReport:
+    """What a config's keys need: unknown and refused keys are collected so that one error lists
+    them all (one round per key would be the alternative); keys without effect are warned about
+    once, in one line per reason."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.no_effect: dict[str, list[str]] = {}
+
+    def sort(self, raw: dict, model: type[BaseModel], where: str, without: dict[str, str], refused: dict[str, str]):
+        fields = list(model.model_fields)
+        kept = {}
+        for key, value in raw.items():
+            if key in model.model_fields:
+                kept[key] = value
+            elif key in ALWAYS_PREPROCESSES_KEYS:
+                log.debug("config key %r has no effect: mmtune always preprocesses datasets", key)
+            elif where == "" and key in LEGACY_ATTENTION:
+                if not is_empty(value) and "attn_implementation" not in raw:
+                    kept["attn_implementation"] = LEGACY_ATTENTION[key]
+            elif key in refused:
+                if not is_empty(value):
+                    self.problems.append(f"{where}{key}: {refused[key]}")
+            elif key in without:
+                if not is_empty(value):
+                    self.no_effect.setdefault(without[key], []).append(f"{where}{key}")
+            else:
+                self.problems.append(f"unknown key {where}{key!r}{_suggest(key, fields)}")
+        return kept
+
+    def finish(self) -> None:
+        if len(self.problems) == 1:
+            raise ConfigError(self.problems[0])
+        if self.problems:
+            raise ConfigError(f"{len(self.problems)} config keys cannot be used:\n  " + "\n  ".join(self.problems))
+        for reason, keys in self.no_effect.items():
+            log.warning("config keys without effect here (%s): %s", reason, ", ".join(keys))
 
 
 def parse_config(raw: dict, base_dir: str | os.PathLike | None = None) -> Config:
     """Validate a config dict; relative paths are resolved against ``base_dir`` later."""
     if not isinstance(raw, dict):
         raise ConfigError("config must be a mapping of keys to values")
-    raw = _check_keys(raw, Config, "", AXOLOTL_KEYS_WITHOUT_EFFECT)
+    keys = _KeyReport()
+    raw = keys.sort(raw, Config, "", WITHOUT_EFFECT, REFUSED)
     if isinstance(raw.get("datasets"), list):
         raw["datasets"] = [
-            _check_keys(d, DatasetConfig, f"datasets[{i}].", frozenset()) if isinstance(d, dict) else d
+            keys.sort(d, DatasetConfig, f"datasets[{i}].", DATASET_WITHOUT_EFFECT, DATASET_REFUSED)
+            if isinstance(d, dict)
+            else d
             for i, d in enumerate(raw["datasets"])
         ]
+    keys.finish()
+    if raw.get("output_dir") in (None, ""):
+        raw.pop("output_dir", None)  # empty: Axolotl's default
     try:
         cfg = Config(**raw)
     except ValidationError as e:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -17,16 +17,55 @@ class TrainKeys(Strict):
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
     lr_scheduler: Literal[
-        "cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
-    ] = Field("cosine", description="Learning-rate schedule after warmup.")
-    warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")
+        "cosine",
+        "linear",
+        "constant",
+        "constant_with_warmup",
+        "cosine_with_restarts",
+        "polynomial",
+        "inverse_sqrt",
+        "reduce_lr_on_plateau",
+        "cosine_with_min_lr",
+        "cosine_warmup_with_min_lr",
+        "warmup_stable_decay",
+        "one_cycle",
+        "rex",
+    ] = Field("cosine", description="Learning-rate schedule after warmup (Axolotl's names; one_cycle and rex too).")
+    lr_scheduler_kwargs: dict[str, Any] | None = Field(
+        None, description="Extra arguments of the schedule (e.g. min_lr_rate for cosine_with_min_lr)."
+    )
+    cosine_min_lr_ratio: float | None = Field(
+        None, ge=0, le=1, description="cosine (and rex): decay to learning_rate x this instead of 0."
+    )
+    warmup_steps: int | None = Field(
+        None,
+        ge=0,
+        description="Linear warmup steps. With neither warmup key set: 3% of the steps, at most 100 (Axolotl's rule).",
+    )
     warmup_ratio: float | None = Field(
-        None, ge=0, lt=1, description="Warmup as a fraction of all steps (wins over warmup_steps)."
+        None, ge=0, lt=1, description="Warmup as a fraction of all steps (warmup_steps wins when both are set)."
     )
     optimizer: str = Field("adamw_torch", description="A transformers optimizer name, e.g. adamw_torch.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm (0: off).")
-    output_dir: str = Field("./outputs/run", description="Where weights/adapter, processor, run card and logs go.")
+    adam_beta1: float | None = Field(None, ge=0, lt=1, description="Adam beta1 (transformers' default 0.9).")
+    adam_beta2: float | None = Field(None, ge=0, lt=1, description="Adam beta2 (transformers' default 0.999).")
+    adam_epsilon: float | None = Field(None, gt=0, description="Adam epsilon (transformers' default 1e-8).")
+    neftune_noise_alpha: float | None = Field(
+        None, gt=0, description="NEFTune: uniform noise of this scale on the input embeddings while training."
+    )
+    tf32: bool | None = Field(None, description="Allow TF32 matmuls on Ampere+ GPUs (no effect on CPU).")
+    gradient_checkpointing_kwargs: dict[str, Any] | None = Field(
+        None, description="Options of gradient checkpointing, e.g. {use_reentrant: false}."
+    )
+    ddp_find_unused_parameters: bool | None = Field(
+        None, description="DDP: look for parameters without gradients each step (multi-process runs)."
+    )
+    dataloader_num_workers: int = Field(0, ge=0, description="Worker processes that load training batches.")
+    output_dir: str = Field(
+        "./model-out",
+        description="Where weights/adapter, processor, run card and logs go (empty: Axolotl's ./model-out).",
+    )
     seed: int = Field(42, description="Seed for initialisation, shuffling and the validation split.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
     bf16: bool | Literal["auto"] = Field(False, description="Train in bfloat16 ('auto': when the GPU supports it).")
@@ -41,8 +80,30 @@ class TrainKeys(Strict):
         "with loss scaling). Ignored, with a warning, on CPU.",
     )
     logging_steps: int = Field(10, gt=0, description="Log loss every this many steps (TensorBoard + console).")
-    save_steps: int | None = Field(None, gt=0, description="Save a resumable checkpoint every this many steps.")
-    eval_steps: int | None = Field(None, gt=0, description="Evaluate every this many steps (default: each epoch).")
+    save_steps: float | None = Field(
+        None, gt=0, description="Save a resumable checkpoint every this many steps (below 1: a fraction of all steps)."
+    )
+    saves_per_epoch: int | None = Field(None, gt=0, description="Save a checkpoint this many times per epoch.")
+    save_total_limit: int | None = Field(None, gt=0, description="Keep only the newest N checkpoints.")
+    save_only_model: bool = Field(
+        False, description="Checkpoints without optimizer and scheduler state (smaller; cannot resume exactly)."
+    )
+    save_first_step: bool = Field(False, description="Also save a checkpoint after the first step.")
+    eval_steps: float | None = Field(
+        None,
+        gt=0,
+        description="Evaluate every this many steps (below 1: a fraction of all steps; default: each epoch).",
+    )
+    evals_per_epoch: int | None = Field(None, gt=0, description="Evaluate this many times per epoch.")
+    eval_batch_size: int | None = Field(None, gt=0, description="Rows per device per evaluation step.")
+    load_best_model_at_end: bool = Field(
+        False, description="At the end, load the checkpoint with the best metric_for_best_model (needs evaluation)."
+    )
+    metric_for_best_model: str | None = Field(None, description="Metric of load_best_model_at_end (default: loss).")
+    greater_is_better: bool | None = Field(None, description="Whether a larger metric_for_best_model is better.")
+    early_stopping_patience: int | None = Field(
+        None, gt=0, description="Stop after this many evaluations without improving metric_for_best_model."
+    )
     torch_threads: int | None = Field(
         None, ge=1, description="torch intra-op threads; small models on few cores run far faster with 1."
     )

@@ -44,8 +44,48 @@ def quantization_config(cfg: Config) -> Any:
     return BitsAndBytesConfig(load_in_8bit=True)
 
 
-def load_model(path: str, family: type[Family], dtype: torch.dtype = torch.float32, quant: Any = None) -> Any:
+# attn_implementation -> (the package it needs, whether it needs a CUDA GPU)
+_ATTENTION_NEEDS = {
+    "flash_attention_2": ("flash_attn", True),
+    "flash_attention_3": ("flash_attn_interface", True),
+    "xformers": ("xformers", True),
+    "sage_attention": ("sageattention", True),
+}
+
+
+def check_attention(cfg: Config) -> None:
+    """An attention kernel that cannot run here is refused before anything is loaded, naming what
+    is missing (transformers would fail later, after preprocessing, with an import error)."""
+    impl = cfg.attn_implementation
+    if not impl or impl in ("eager", "sdpa", "flex_attention"):
+        return
+    if "/" in impl:  # a kernels-hub path, e.g. kernels-community/vllm-flash-attn3
+        need, cuda = "kernels", True
+    elif impl in _ATTENTION_NEEDS:
+        need, cuda = _ATTENTION_NEEDS[impl]
+    else:
+        raise ConfigError(
+            f"attn_implementation {impl!r} is not an attention kernel transformers knows; use eager, sdpa, "
+            "flash_attention_2, flash_attention_3, flex_attention or a kernels-hub path"
+        )
+    import importlib.util
+
+    missing = [] if importlib.util.find_spec(need) else [f"the {need} package"]
+    if cuda and not torch.cuda.is_available():
+        missing.append("a CUDA GPU")
+    if missing:
+        raise ConfigError(
+            f"attn_implementation {impl!r} needs {' and '.join(missing)}, not found on this machine; use "
+            "attn_implementation: sdpa (or remove the key)"
+        )
+
+
+def load_model(
+    path: str, family: type[Family], dtype: torch.dtype = torch.float32, quant: Any = None, attn: str | None = None
+) -> Any:
     kwargs: dict[str, Any] = {"dtype": dtype}
+    if attn:
+        kwargs["attn_implementation"] = attn
     if quant is not None:
         kwargs["quantization_config"] = quant
     return family.load_model(path, **kwargs)
@@ -75,9 +115,12 @@ _LORA_TYPES = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Co
 
 
 def check_model_options(cfg: Config) -> None:
-    """What ``train`` would refuse about the model options, checked without loading weights."""
+    """What ``train`` would refuse about the model options, checked without loading weights:
+    the attention kernel and quantization on this machine, then the LoRA targets."""
     from mmtune.models.families import family_for_checkpoint
 
+    check_attention(cfg)
+    quantization_config(cfg)
     try:
         family = family_for_checkpoint(cfg.base_model)
     except ConfigError:

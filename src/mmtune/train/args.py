@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 from transformers import TrainingArguments
 
 from mmtune.config import Config
+from mmtune.errors import ConfigError
 from mmtune.models.loading import model_dtype
 
 log = logging.getLogger("mmtune")
@@ -25,34 +27,103 @@ def precision_notes(cfg: Config, cuda: bool) -> list[str]:
     return notes
 
 
-def training_args(cfg: Config, has_eval: bool) -> TrainingArguments:
-    for note in precision_notes(cfg, torch.cuda.is_available()):
-        log.warning(note)
-    return TrainingArguments(
-        output_dir=cfg.output_dir,
-        per_device_train_batch_size=cfg.micro_batch_size,
-        per_device_eval_batch_size=cfg.micro_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        num_train_epochs=cfg.num_epochs,
-        max_steps=cfg.max_steps or -1,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_ratio if cfg.warmup_ratio else cfg.warmup_steps,
-        optim=cfg.optimizer,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        save_strategy="steps" if cfg.save_steps else "no",
-        save_steps=cfg.save_steps or 500,
-        eval_strategy="steps" if (has_eval and cfg.eval_steps) else ("epoch" if has_eval else "no"),
-        eval_steps=cfg.eval_steps,
-        seed=cfg.seed,
-        bf16=model_dtype(cfg.bf16) == torch.bfloat16 and torch.cuda.is_available(),
-        fp16=bool(cfg.fp16) and cfg.bf16 is not True and torch.cuda.is_available(),
-        report_to=["tensorboard"],
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        disable_tqdm=False,  # the bar is mmtune's TrainingBar (train/callbacks.py)
-        use_cpu=not torch.cuda.is_available(),
+def total_steps(cfg: Config, train_rows: int, world: int = 1) -> int:
+    """Optimizer steps of the run, counted as the Trainer counts them."""
+    if cfg.max_steps:
+        return cfg.max_steps
+    per_epoch_steps = max(
+        1, math.ceil(math.ceil(train_rows / (cfg.micro_batch_size * world)) / cfg.gradient_accumulation_steps)
     )
+    return math.ceil(cfg.num_epochs * per_epoch_steps)
+
+
+def warmup(cfg: Config, steps: int) -> int:
+    """Axolotl's rule: warmup_steps if set, else warmup_ratio of the steps, else 3% of them, at most 100."""
+    if cfg.warmup_steps is not None:
+        return cfg.warmup_steps
+    if cfg.warmup_ratio is not None:
+        return int(cfg.warmup_ratio * steps)
+    return min(int(0.03 * steps), 100)
+
+
+def per_epoch(times: int | None, cfg: Config) -> float | None:
+    """``saves_per_epoch`` / ``evals_per_epoch`` as a fraction of all steps (what Axolotl passes on)."""
+    return 1.0 / (times * cfg.num_epochs) if times else None
+
+
+def scheduler(cfg: Config) -> tuple[str, dict]:
+    """The transformers schedule and its arguments; ``one_cycle`` / ``rex`` are built by the trainer
+    (train/schedulers.py) and ``cosine_min_lr_ratio`` turns cosine into cosine_with_min_lr."""
+    kwargs = dict(cfg.lr_scheduler_kwargs or {})
+    name = cfg.lr_scheduler
+    if name == "cosine" and cfg.cosine_min_lr_ratio is not None:
+        name = "cosine_with_min_lr"
+        kwargs.setdefault("min_lr_rate", cfg.cosine_min_lr_ratio)
+    if name in ("one_cycle", "rex"):
+        name = "constant"  # replaced by MultimodalTrainer.create_scheduler
+    return name, kwargs
+
+
+def training_args(cfg: Config, has_eval: bool, train_rows: int = 0) -> TrainingArguments:
+    """``train_rows``: rows of the training split, for the warmup rule that needs the step count."""
+    cuda = torch.cuda.is_available()
+    for note in precision_notes(cfg, cuda):
+        log.warning(note)
+    save_every = cfg.save_steps or per_epoch(cfg.saves_per_epoch, cfg)
+    eval_every = cfg.eval_steps or per_epoch(cfg.evals_per_epoch, cfg)
+    if cfg.load_best_model_at_end and not has_eval:
+        raise ConfigError("load_best_model_at_end needs evaluation: set val_set_size (no rows are held out)")
+    if cfg.early_stopping_patience and not has_eval:
+        raise ConfigError("early_stopping_patience needs evaluation: set val_set_size (no rows are held out)")
+    name, sched_kwargs = scheduler(cfg)
+    optional = {
+        k: v
+        for k, v in {
+            "adam_beta1": cfg.adam_beta1,
+            "adam_beta2": cfg.adam_beta2,
+            "adam_epsilon": cfg.adam_epsilon,
+            "neftune_noise_alpha": cfg.neftune_noise_alpha,
+            "ddp_find_unused_parameters": cfg.ddp_find_unused_parameters,
+            "save_total_limit": cfg.save_total_limit,
+            "metric_for_best_model": cfg.metric_for_best_model,
+            "greater_is_better": cfg.greater_is_better,
+        }.items()
+        if v is not None
+    }
+    if cfg.tf32 is not None and cuda:  # transformers refuses tf32 without an Ampere GPU
+        optional["tf32"] = cfg.tf32
+    try:
+        return TrainingArguments(
+            output_dir=cfg.output_dir,
+            per_device_train_batch_size=cfg.micro_batch_size,
+            per_device_eval_batch_size=cfg.eval_batch_size or cfg.micro_batch_size,
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            num_train_epochs=cfg.num_epochs,
+            max_steps=cfg.max_steps or -1,
+            learning_rate=cfg.learning_rate,
+            lr_scheduler_type=name,
+            lr_scheduler_kwargs=sched_kwargs,
+            warmup_steps=warmup(cfg, total_steps(cfg, train_rows)) if train_rows else (cfg.warmup_steps or 0.0),
+            optim=cfg.optimizer,
+            weight_decay=cfg.weight_decay,
+            max_grad_norm=cfg.max_grad_norm,
+            logging_steps=cfg.logging_steps,
+            logging_first_step=True,
+            save_strategy="steps" if save_every else "no",
+            save_steps=save_every or 500,
+            save_only_model=cfg.save_only_model,
+            eval_strategy="steps" if (has_eval and eval_every) else ("epoch" if has_eval else "no"),
+            eval_steps=eval_every,
+            load_best_model_at_end=cfg.load_best_model_at_end,
+            seed=cfg.seed,
+            bf16=model_dtype(cfg.bf16) == torch.bfloat16 and cuda,
+            fp16=bool(cfg.fp16) and cfg.bf16 is not True and cuda,
+            report_to=["tensorboard"],
+            remove_unused_columns=False,
+            dataloader_num_workers=cfg.dataloader_num_workers,
+            disable_tqdm=False,  # the bar is mmtune's TrainingBar (train/callbacks.py)
+            use_cpu=not cuda,
+            **optional,
+        )
+    except ValueError as e:  # transformers' own consistency checks (save vs eval strategy, ...)
+        raise ConfigError(f"training settings do not fit together: {e}") from None
