@@ -3,15 +3,23 @@
 No model family reads PDFs natively; vision-language models read rendered pages. Expanding a
 ``document`` part before the modality check means every image family accepts documents, and
 the rest of the pipeline (rendering, label masks, token budget) sees only images and text.
+A PDF longer than ``pdf_max_pages`` keeps its first pages; the pages left out are reported (a
+warning once per file per process), never dropped in silence.
 """
 
 from __future__ import annotations
+
+import logging
 
 from PIL import Image
 
 from mmtune.conversation import Conversation, MediaPart, MediaRef, Part, TextPart
 from mmtune.data.media import MediaSettings, Source, mime_of_name, read_source
 from mmtune.errors import DataError
+
+log = logging.getLogger("mmtune")
+# Files already warned about in this process: a file used by many rows is reported once.
+_CUT_WARNED: set[str] = set()
 
 
 def _format_of_mime(mime: str | None) -> str | None:
@@ -33,8 +41,22 @@ def _kind(src: Source, ref: MediaRef) -> str | None:
     return _format_of_mime(src.mime) or (_format_of_mime(mime_of_name(name)) if name else None)
 
 
+def _warn_pages_left_out(src: Source, total: int, settings: MediaSettings) -> None:
+    key = src.data if isinstance(src.data, str) else src.name
+    if key in _CUT_WARNED:
+        return
+    _CUT_WARNED.add(key)
+    log.warning(
+        "document %s has %d pages; only the first %d are used (pdf_max_pages), %d left out",
+        src.name,
+        total,
+        settings.pdf_max_pages,
+        total - settings.pdf_max_pages,
+    )
+
+
 def render_pdf(src: Source, settings: MediaSettings) -> list[Image.Image]:
-    """The first ``pdf_max_pages`` pages as RGB images at ``pdf_dpi``."""
+    """The first ``pdf_max_pages`` pages as RGB images at ``pdf_dpi``; the rest are reported."""
     import pypdfium2 as pdfium
 
     scale = settings.pdf_dpi / 72.0  # PDF sizes are in points, 72 per inch
@@ -46,6 +68,8 @@ def render_pdf(src: Source, settings: MediaSettings) -> list[Image.Image]:
     try:
         if len(pdf) == 0:
             raise DataError(f"document {src.name} has no pages")
+        if len(pdf) > settings.pdf_max_pages:
+            _warn_pages_left_out(src, len(pdf), settings)
         for i in range(min(len(pdf), settings.pdf_max_pages)):
             page = pdf[i]
             w, h = (round(x * scale) for x in page.get_size())

@@ -4,16 +4,22 @@ Pillow does the decoding; what is written here is what it lacks: a pixel limit c
 header before decoding (mmtune's own, so it can be configured and worded), EXIF orientation, and
 a conversion to RGB that keeps what a viewer would show for 16-bit, float and transparent images.
 Video frames go through the same functions (``kind="video frame"`` words their errors).
+
+A JPEG over the limit is not refused: libjpeg decodes at 1/2, 1/4 or 1/8 scale for free
+(``Image.draft``), so a camera's 9000x9000 photo becomes one under the limit without ever being
+whole in memory. Other formats have no such mode and are refused from the header.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
+from PIL.JpegImagePlugin import JpegImageFile
 
 from mmtune.conversation import MediaPart
 from mmtune.data.media.settings import MediaSettings
@@ -52,13 +58,60 @@ def check_pixels(size: tuple[int, int], name: str, settings: MediaSettings, kind
         raise DataError(f"{kind} {name} has an empty size {w}x{h}")
 
 
-def open_image(src: Source, settings: MediaSettings, kind: str = "image") -> Image.Image:
-    """Open lazily and check the pixel count from the header; decoding happens later."""
+def fit_size(size: tuple[int, int], budget: int) -> tuple[int, int]:
+    """The largest size with the aspect ratio of ``size`` (to the pixel) and at most ``budget``
+    pixels; ``size`` itself when it fits. Integer arithmetic, so the product never overshoots."""
+    w, h = size
+    if w * h <= budget or w <= 0 or h <= 0:
+        return size
+    if w < h:
+        nh, nw = fit_size((h, w), budget)
+        return nw, nh
+    nw = min(w, max(1, math.isqrt(budget * w // h)))  # the long side first: the short one follows
+    nh = max(1, nw * h // w)
+    return min(nw, max(1, budget // nh)), nh
+
+
+def shrink(img: Image.Image, budget: int, settings: MediaSettings) -> Image.Image:
+    """``img`` scaled down (aspect kept) to at most ``budget`` pixels, with the configured filter."""
+    size = fit_size(img.size, budget)
+    return img if size == img.size else img.resize(size, _RESAMPLE[settings.resample])
+
+
+_ORIENTATION = 0x0112  # the EXIF tag saying how a camera held the picture
+_JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at 1/scale of the size for free
+
+
+def _draft_jpeg(img: Image.Image, cap: int, budget: int | None) -> None:
+    """Have a JPEG decode at the reduced scale that fits ``cap``; with a ``budget`` (video frames),
+    the smallest decode still at least as large as the budget's size, which is resized after."""
+    if not isinstance(img, JpegImageFile):
+        return
+    w, h = img.size
+    scales = [k for k in _JPEG_SCALES if k <= min(w, h)]
+    fits = [k for k in scales if -(-w // k) * -(-h // k) <= cap]
+    if not fits:
+        return  # still over the limit at 1/8: refused by the caller
+    k = fits[0]
+    if budget is not None:
+        tw, th = fit_size((w, h), budget)
+        k = max(k, *(s for s in scales if -(-w // s) >= tw and -(-h // s) >= th))
+    if k > 1:
+        img.draft(img.mode, (w // k, h // k))  # picks exactly 1/k for this size (see JpegImageFile.draft)
+
+
+def open_image(src: Source, settings: MediaSettings, kind: str = "image", budget: int | None = None) -> Image.Image:
+    """Open lazily and check the pixel count from the header; decoding happens later. A JPEG over
+    ``max_image_pixels`` (or over ``budget``, a video frame's share) is set to decode reduced."""
     try:
         with _own_pixel_limit():
             img = Image.open(src.file())
     except Exception as e:  # Pillow raises many types; the user needs one clear message
         raise DataError(f"{kind} {src.name} could not be decoded ({type(e).__name__}: {e})") from None
+    w, h = img.size
+    if w * h > settings.max_image_pixels or (budget is not None and w * h > budget):
+        with contextlib.suppress(Exception):  # a JPEG draft cannot be set: the size check decides
+            _draft_jpeg(img, settings.max_image_pixels, budget)
     check_pixels(img.size, src.name, settings, kind)
     return img
 
@@ -100,7 +153,8 @@ def finish_image(img: Image.Image, name: str, settings: MediaSettings, kind: str
     try:
         img.load()
         with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
-            img = ImageOps.exif_transpose(img)
+            if img.getexif().get(_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
+                img = ImageOps.exif_transpose(img)
         img = to_rgb(img)
     except DataError:
         raise
@@ -130,6 +184,7 @@ def array_to_image(arr: Any, name: str, kind: str = "image") -> Image.Image:
 
 
 def load_image(part: MediaPart, settings: MediaSettings) -> Image.Image:
+    """An RGB image; over ``max_image_pixels`` it is refused, or decoded reduced if it is a JPEG."""
     ref = part.ref
     if is_in_memory(ref):
         obj = ref.obj

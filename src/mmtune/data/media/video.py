@@ -5,6 +5,11 @@ Three sources: container files (mp4, webm, mov, mkv, ... through PyAV), animated
 Frames are sampled evenly at ``video_fps`` and capped at ``video_max_frames`` before they become
 images, so a long video costs the frames kept, not the frames it has. Each frame goes through
 the image policy (pixel limit, RGB) of ``media.image``.
+
+The kept frames together hold at most ``video_max_pixels``: each gets an equal share and is
+scaled down (aspect kept) while it is decoded, by ffmpeg's scaler for containers, per frame for
+GIFs, by libjpeg's reduced decoding for JPEG frame files. Big frames are normal video, so
+nothing is logged; what a video costs in memory is set by the limit, not by its resolution.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from mmtune.conversation import MediaPart, MediaRef
-from mmtune.data.media.image import array_to_image, check_pixels, finish_image, open_image, to_rgb
+from mmtune.data.media.image import array_to_image, check_pixels, finish_image, fit_size, open_image, shrink, to_rgb
 from mmtune.data.media.settings import MediaSettings
 from mmtune.data.media.sources import Source, is_in_memory, read_source
 from mmtune.errors import DataError
@@ -35,6 +40,14 @@ class VideoClip:
     @property
     def duration(self) -> float:
         return self.total_frames / self.fps if self.fps else 0.0
+
+
+_SWS_FILTER = {"bilinear": "BILINEAR", "bicubic": "BICUBIC", "lanczos": "LANCZOS", "nearest": "POINT"}
+
+
+def frame_budget(n_frames: int, settings: MediaSettings) -> int:
+    """Pixels each of ``n_frames`` sampled frames may keep: an equal share of ``video_max_pixels``."""
+    return max(1, settings.video_max_pixels // max(1, n_frames))
 
 
 def sample_indices(total: int, fps: float, settings: MediaSettings) -> list[int]:
@@ -63,20 +76,21 @@ def _frames_object(ref: MediaRef, settings: MediaSettings) -> VideoClip:
     if total == 0:
         raise DataError(f"video {name} has no frames")
     indices = sample_indices(total, fps, settings)
+    budget = frame_budget(len(indices), settings)
     frames = []
     for i in indices:
         f = obj[i]
         what = f"{name} frame {i}"
         if isinstance(f, str):
             src = read_source(MediaRef(path=f, base_dir=ref.base_dir), "video frame", settings)
-            img = finish_image(open_image(src, settings, "video frame"), src.name, settings, "video frame")
+            img = finish_image(open_image(src, settings, "video frame", budget), src.name, settings, "video frame")
         elif isinstance(f, Image.Image):
             check_pixels(f.size, what, settings, "video frame")
             img = finish_image(f, what, settings, "video frame")
         else:
             img = to_rgb(array_to_image(f, what, "video frame"))
             check_pixels(img.size, what, settings, "video frame")
-        frames.append(img)
+        frames.append(shrink(img, budget, settings))
     return VideoClip(frames, fps, indices, total)
 
 
@@ -88,11 +102,12 @@ def _animated_image(src: Source, settings: MediaSettings) -> VideoClip:
     ms = img.info.get("duration") or 100
     fps = 1000.0 / ms
     indices = sample_indices(total, fps, settings)
+    budget = frame_budget(len(indices), settings)
     frames = []
     try:
         for i in indices:
-            img.seek(i)
-            frames.append(to_rgb(img.convert("RGBA")))
+            img.seek(i)  # one frame whole at a time (at most max_image_pixels), kept only scaled down
+            frames.append(to_rgb(shrink(img.convert("RGBA"), budget, settings)))
     except Exception as e:
         raise DataError(f"video {src.name} could not be decoded ({type(e).__name__}: {e})") from None
     return VideoClip(frames, fps, indices, total)
@@ -116,11 +131,14 @@ def _container_video(src: Source, settings: MediaSettings) -> VideoClip:
         raise DataError(f"video {src.name} has no frames")
     fps = fps or 1.0
     indices = sample_indices(total, fps, settings)
+    budget, sws = frame_budget(len(indices), settings), _SWS_FILTER[settings.resample]
     want, frames, got = set(indices), [], []
     with av.open(src.file()) as c:
         for i, frame in enumerate(c.decode(c.streams.video[0])):
-            if i in want:
-                frames.append(frame.to_image())
+            if i in want:  # scaled while converted to RGB: the full-size RGB frame never exists
+                size = fit_size((frame.width, frame.height), budget)
+                scale = {} if size == (frame.width, frame.height) else {"interpolation": sws}
+                frames.append(frame.to_image(width=size[0], height=size[1], **scale))
                 got.append(i)
             if i >= indices[-1]:
                 break
