@@ -20,7 +20,6 @@ FLOORS: list[tuple[str, ...]] = [
         "mmtune.errors",
         "mmtune.conversation",
         "mmtune.config",
-
         "mmtune.preflight",
         "mmtune.examples",
     ),

@@ -85,7 +85,9 @@ class Expect:
     tekken: bool = False  # encodes with a mistral-common tekken.json
     hub_family: str | None = None  # family a hub config resolves to, when not this one
     steps: int = 12
-    full_groups: frozenset[str] = frozenset({"projector", "language"})  # what full fine-tuning trains
+    # what the full fine-tuning run trains: without "vision", it runs with freeze_vision_tower: true (the default
+    # trains every parameter)
+    full_groups: frozenset[str] = frozenset({"projector", "language"})
     lora_trains: tuple[str, ...] = ()  # name pieces some LoRA parameter has
     full_trains: tuple[str, ...] = ()  # name pieces some fully trained parameter has
     full_freezes: tuple[str, ...] = ()  # name pieces no fully trained parameter has
@@ -184,6 +186,56 @@ GEMMA_INPUTS = (
     "<start_of_turn>model\nred and blue<end_of_turn>\n<start_of_turn>user\nWhich one is first?<end_of_turn>\n"
     "<start_of_turn>model\nthe red one<end_of_turn>\n"
 )
+# Gemma 4: the system message has a turn of its own; each image is 63 or 60 soft tokens between
+# <|image> and <image|> (the smallest budget, 70, resized to keep the aspect ratio), each clip one
+# soft token per 40 ms. Gemma 4 Unified opens every model turn on an empty thought channel.
+GEMMA4_PROMPT = "<bos><|turn>system\nAnswer briefly.<turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\n"
+GEMMA4_THOUGHT = "<|channel>thought\n<channel|>"
+GEMMA4_IMAGES = {"<|image>": 2, "<image|>": 2, "<|image|>": 123}
+GEMMA4_AUDIO = {"<|audio>": 2, "<audio|>": 2, "<|audio|>": 56}
+GEMMA4_USERS = "What colors are these?<turn|>red and blue<turn|>Which one is first?<turn|>the red one<turn|>"
+GEMMA4_AUDIO_USERS = "Which tone is higher?<turn|>the first<turn|>How many clips?<turn|>two<turn|>"
+GEMMA4_MODEL = "<|turn>model\n"  # Gemma 4 Unified: followed by the empty thought channel
+
+
+def gemma4_rows(thought: str = "") -> dict[str, Rows]:
+    """The shared conversations as Gemma 4 encodes them (``thought``: what opens every model turn)."""
+    model = GEMMA4_MODEL + thought
+    return {
+        "images": Rows(
+            "red and blue<turn|>the red one<turn|>",
+            GEMMA4_IMAGES,
+            2,
+            GEMMA4_USERS,
+            "<bos><|turn>system\nAnswer briefly.<turn|>\n<|turn>user\nWhat colors are these?<turn|>\n"
+            f"{model}red and blue<turn|>\n<|turn>user\nWhich one is first?<turn|>\n{model}the red one<turn|>\n",
+        ),
+        "audio": Rows(
+            "the first<turn|>two<turn|>",
+            GEMMA4_AUDIO,
+            2,
+            GEMMA4_AUDIO_USERS,
+            f"<bos><|turn>user\nWhich tone is higher?<turn|>\n{model}the first<turn|>\n<|turn>user\n"
+            f"How many clips?<turn|>\n{model}two<turn|>\n",
+        ),
+        # "MM:SS <|image><|video|>...<image|>" per frame, 63 soft tokens each
+        "video": Rows("four colors<turn|>white<turn|>", {"<|image>": 4, "<image|>": 4, "<|video|>": 252}, 1),
+    }
+
+
+# Qwen3.5: the answer after the last user turn follows an empty think block (in its generation prompt)
+QWEN3_5_THINK = "<think>\n\n</think>\n\n"
+QWEN3_5_IMAGES = Rows(  # 16 px patches as Qwen3-VL: 6 tokens per image
+    "red and blue<|im_end|>the red one<|im_end|>",
+    {"<|vision_start|>": 2, "<|vision_end|>": 2, "<|image_pad|>": 12},
+    2,
+    CHATML_USERS,
+    CHATML_INPUTS.replace("assistant\nthe red one", "assistant\n" + QWEN3_5_THINK + "the red one"),
+)
+QWEN3_5_VIDEO = Rows(
+    "four colors<|im_end|>white<|im_end|>", {"<|vision_start|>": 2, "<|vision_end|>": 2, "<|video_pad|>": 12}, 1
+)
+QWEN3_5_TEXT = (CHATML_TEXT[0].replace("assistant\n", "assistant\n" + QWEN3_5_THINK), CHATML_TEXT[1])
 MISTRAL_PROMPT = "<s>[SYSTEM_PROMPT]Answer briefly.[/SYSTEM_PROMPT][INST]Hi[/INST]"
 MISTRAL_TEXT = ("<s>[INST]Hi[/INST]red</s>", "red</s>")
 MISTRAL_IMAGES = Rows(
@@ -195,11 +247,123 @@ MISTRAL_IMAGES = Rows(
     "[INST]Which one is first?[/INST]the red one</s>",
 )
 MISTRAL3_HUB = {"model_type": "mistral3", "vision_config": {"model_type": "pixtral"}}
-MISTRAL_TRAINING = {  # the vision tower trains too in full fine-tuning (freeze_vision_tower: false)
+MISTRAL_TRAINING = {  # the vision tower trains too in full fine-tuning (the default)
     "full_groups": frozenset({"vision", "projector", "language"}),
 }
+# Mistral 4's tekken v15 opens the first user turn with the tokenizer's default model settings
+MISTRAL4_SETTINGS = '[MODEL_SETTINGS]{"reasoning_effort": "none"}[/MODEL_SETTINGS]'
+# GLM answers end with the next turn's <|user|> (the token the model stops on); the empty think block
+# is part of the generation prompt
+GLM_PROMPT = "[gMASK]<sop><|system|>\nAnswer briefly.<|user|>\nHi<|assistant|>\n<think></think>\n"
+GLM_INPUTS = (
+    "[gMASK]<sop><|system|>\nAnswer briefly.<|user|>\nWhat colors are these?<|assistant|>\n<think></think>\n"
+    "red and blue<|user|>\nWhich one is first?<|assistant|>\n<think></think>\nthe red one<|user|>"
+)
+PADDLE_INPUTS = (
+    "<|begin_of_sentence|>Answer briefly.\nUser: What colors are these?\nAssistant:\nred and blue</s>"
+    "User: Which one is first?\nAssistant:\nthe red one</s>"
+)
 
 FAMILIES: dict[str, Expect] = {
+    "glm46v": Expect(
+        processor="Glm46VProcessor",
+        model="Glm46VForConditionalGeneration",
+        hub_config={"model_type": "glm46v"},
+        prompt=GLM_PROMPT,
+        text_row=("[gMASK]<sop><|user|>\nHi<|assistant|>\n<think></think>\nred<|user|>", "red<|user|>"),
+        rows={
+            # one <|image|> per 28x28 px: 90x70 -> 84x56 px -> 6 tokens; 60x100 -> 56x112 px -> 8
+            "images": Rows(
+                "red and blue<|user|>the red one<|user|>",
+                {"<|begin_of_image|>": 2, "<|end_of_image|>": 2, "<|image|>": 14},
+                2,
+                "What colors are these?red and blue<|user|>Which one is first?the red one<|user|>",
+                GLM_INPUTS,
+            ),
+            # per two frames: <|begin_of_image|> + 9 tokens + <|end_of_image|> + its timestamp
+            "video": Rows(
+                "four colors<|user|>white<|user|>",
+                {
+                    "<|begin_of_video|>": 1,
+                    "<|end_of_video|>": 1,
+                    "<|begin_of_image|>": 2,
+                    "<|end_of_image|>": 2,
+                    "<|image|>": 18,
+                },
+                1,
+            ),
+        },
+        refused_template=("llama3_2_vision", "glm46v, tokenizer_default"),
+        example_template="glm46v",
+        batch=_images_of_two_sizes,
+        predict=(IMAGES_Q,),
+        full_trains=(".visual.merger.", "language_model"),
+        full_freezes=(".visual.blocks.",),
+        steps=8,
+    ),
+    "paddleocr_vl": Expect(
+        processor="PaddleOCRVLProcessor",
+        model="PaddleOCRVLForConditionalGeneration",
+        hub_config={"model_type": "paddleocr_vl"},
+        prompt="<|begin_of_sentence|>Answer briefly.\nUser: Hi\nAssistant:\n",
+        text_row=("<|begin_of_sentence|>User: Hi\nAssistant:\nred</s>", "red</s>"),
+        rows={
+            "images": Rows(  # one placeholder per 28x28 px, as GLM's
+                "red and blue</s>the red one</s>",
+                {"<|IMAGE_START|>": 2, "<|IMAGE_PLACEHOLDER|>": 14, "<|IMAGE_END|>": 2},
+                2,
+                "What colors are these?\nred and blue</s>Which one is first?\nthe red one</s>",
+                PADDLE_INPUTS,
+            ),
+        },
+        refused_template=("llama3_2_vision", "paddleocr_vl, tokenizer_default"),
+        example_template=None,
+        batch=_two_one_no_image,
+        predict=(IMAGES_Q,),
+        full_trains=(".projector.", "language_model"),
+        full_freezes=(".visual.",),
+        steps=8,
+    ),
+    "ministral3": Expect(
+        processor="PixtralProcessor",
+        model="Mistral3ForConditionalGeneration",
+        hub_config={**MISTRAL3_HUB, "text_config": {"model_type": "ministral3"}},
+        tekken=True,
+        prompt=MISTRAL_PROMPT,
+        text_row=MISTRAL_TEXT,
+        rows={"images": MISTRAL_IMAGES},
+        refused_template=("llama3_2_vision", "tokenizer_default"),
+        example_template=None,
+        batch=_images_of_two_sizes,
+        predict=(("What is it?", "image"),),
+        steps=8,
+        **MISTRAL_TRAINING,
+    ),
+    "mistral4": Expect(
+        processor="PixtralProcessor",
+        model="Mistral3ForConditionalGeneration",
+        hub_config={**MISTRAL3_HUB, "text_config": {"model_type": "mistral4"}},
+        tekken=True,
+        prompt=MISTRAL_PROMPT.replace("[INST]", MISTRAL4_SETTINGS + "[INST]"),
+        text_row=(MISTRAL_TEXT[0].replace("<s>", "<s>" + MISTRAL4_SETTINGS), MISTRAL_TEXT[1]),
+        rows={
+            "images": Rows(
+                MISTRAL_IMAGES.supervised,
+                MISTRAL_IMAGES.media,
+                2,
+                MISTRAL4_SETTINGS + MISTRAL_IMAGES.users_too,  # the settings are part of the first user turn
+                MISTRAL_IMAGES.inputs_too.replace("[/SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]" + MISTRAL4_SETTINGS),
+            )
+        },
+        refused_template=("llama3_2_vision", "tokenizer_default"),
+        example_template=None,
+        batch=_images_of_two_sizes,
+        predict=(("What is it?", "image"),),
+        lora_trains=(".kv_a_proj_with_mqa.lora_", ".shared_experts.down_proj.lora_"),
+        full_trains=(".mlp.experts.gate_up_proj",),
+        steps=8,
+        **MISTRAL_TRAINING,
+    ),
     "qwen2_vl": Expect(
         processor="Qwen2VLProcessor",
         model="Qwen2VLForConditionalGeneration",
@@ -256,6 +420,38 @@ FAMILIES: dict[str, Expect] = {
         batch=_same_rows,
         predict=(IMAGES_Q,),
         video_run=True,
+    ),
+    "qwen3_5": Expect(
+        processor="Qwen3VLProcessor",
+        model="Qwen3_5ForConditionalGeneration",
+        hub_config={"model_type": "qwen3_5"},
+        prompt=CHATML_PROMPT + QWEN3_5_THINK,
+        text_row=QWEN3_5_TEXT,
+        rows={"images": QWEN3_5_IMAGES, "video": QWEN3_5_VIDEO},
+        refused_template=("llama3_2_vision", "qwen3_5, tokenizer_default"),
+        example_template="qwen3_5",
+        batch=_same_rows,
+        predict=(IMAGES_Q,),
+        lora_trains=(".linear_attn.in_proj_qkv.lora_", ".self_attn.q_proj.lora_", ".mlp.down_proj.lora_"),
+        full_trains=(".visual.merger.", ".linear_attn."),
+        full_freezes=(".visual.blocks.",),
+        steps=8,
+    ),
+    "qwen3_5_moe": Expect(
+        processor="Qwen3VLProcessor",
+        model="Qwen3_5MoeForConditionalGeneration",
+        hub_config={"model_type": "qwen3_5_moe"},
+        prompt=CHATML_PROMPT + QWEN3_5_THINK,
+        text_row=QWEN3_5_TEXT,
+        rows={"images": QWEN3_5_IMAGES},
+        refused_template=("llama3_2_vision", "qwen3_5, tokenizer_default"),
+        example_template="qwen3_5",
+        batch=_same_rows,
+        predict=(IMAGES_Q,),
+        # LoRA reaches the shared expert; the routed experts (3-D parameters) train in full fine-tuning
+        lora_trains=(".mlp.shared_expert.up_proj.lora_", ".linear_attn.out_proj.lora_"),
+        full_trains=(".mlp.experts.gate_up_proj", ".mlp.gate.weight"),
+        steps=8,
     ),
     "internvl": Expect(
         processor="InternVLProcessor",
@@ -516,6 +712,39 @@ FAMILIES: dict[str, Expect] = {
         batch=_two_one_no_image,
         predict=(IMAGES_Q,),
     ),
+    "gemma4": Expect(
+        processor="Gemma4Processor",
+        model="Gemma4ForConditionalGeneration",
+        hub_config={"model_type": "gemma4"},
+        prompt=GEMMA4_PROMPT,
+        text_row=("<bos><|turn>user\nHi<turn|>\n<|turn>model\nred<turn|>\n", "red<turn|>"),
+        rows=gemma4_rows(),
+        refused_template=("gemma3", "gemma4, tokenizer_default"),
+        example_template="gemma4",
+        batch=_image_audio_and_audio,
+        predict=(("What is it?", "image"), ("What is it?", "audio")),
+        steps=8,
+        # both towers frozen, their embedders (projectors) and the LM train
+        full_trains=(".embed_vision.", ".embed_audio.", "language_model"),
+        full_freezes=(".vision_tower.", ".audio_tower."),
+        video_run=True,
+    ),
+    "gemma4_unified": Expect(
+        processor="Gemma4UnifiedProcessor",
+        model="Gemma4UnifiedForConditionalGeneration",
+        hub_config={"model_type": "gemma4_unified"},
+        prompt=GEMMA4_PROMPT + GEMMA4_THOUGHT,
+        text_row=(f"<bos><|turn>user\nHi<turn|>\n<|turn>model\n{GEMMA4_THOUGHT}red<turn|>\n", "red<turn|>"),
+        rows=gemma4_rows(GEMMA4_THOUGHT),
+        refused_template=("gemma4", "gemma4_unified, tokenizer_default"),
+        example_template="gemma4_unified",
+        batch=_image_audio_and_audio,
+        predict=(("What is it?", "image"), ("What is it?", "audio")),
+        steps=8,
+        # the patch embedder (the "tower") stays frozen; the final projections and the LM train
+        full_trains=(".embed_vision.multimodal_embedder.", ".embed_audio.", "language_model"),
+        full_freezes=(".embed_vision.patch_", ".embed_vision.pos_"),
+    ),
     "pixtral": Expect(
         processor="PixtralProcessor",
         model="LlavaForConditionalGeneration",
@@ -731,7 +960,7 @@ def test_training_lowers_loss_reloads_and_predicts(tiny_ckpt, tmp_path, family_i
     expect, fam = FAMILIES[family_id], get_family(family_id)
     torch.manual_seed(0)
     rows, media = expect.batch(tmp_path, expect.image_sizes)
-    extra = {} if adapter or "vision" not in expect.full_groups else {"freeze_vision_tower": False}
+    extra = {} if adapter or "vision" in expect.full_groups else {"freeze_vision_tower": True}
     result, pred = train_and_reload(
         tiny_ckpt(family_id), rows, tmp_path, adapter=adapter, max_steps=expect.steps, **extra
     )

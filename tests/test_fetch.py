@@ -210,3 +210,54 @@ def test_pdf_document_from_a_url(server, settings):
     assert len(pages) == 2
     for i, page in enumerate(pages):
         assert all(abs(a - b) <= 3 for a, b in zip(page.getpixel((10, 10)), mf.page_color(i)))
+
+
+def _url_row(url: str) -> dict:
+    return {
+        "messages": [
+            {"role": "user", "content": [{"type": "image", "url": url}, {"type": "text", "text": "Color?"}]},
+            {"role": "assistant", "content": "blue"},
+        ]
+    }
+
+
+def test_prepared_rows_watch_their_url_bodies(tiny_ckpt, server, settings, tmp_path, caplog):
+    """A cached URL body that vanished or changed preprocesses again; a URL that stays dead does not."""
+    import dataclasses
+    import json
+    import logging
+
+    from family_checks import tiny_config, write_jsonl
+
+    from mmtune.data.fetch import cached_body
+    from mmtune.preprocess.cache import prepare
+    from mmtune.preprocess.settings import settings_from_config
+
+    good, dead = server.url("/a.png"), server.url("/nothing.png")
+    data = write_jsonl(tmp_path / "data.jsonl", [_url_row(good), _url_row(good), _url_row(dead)])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, allow_private_urls=True, on_bad_rows="skip")
+    prep, proc = settings_from_config(cfg)
+    media = dataclasses.replace(prep.media, url_cache_dir=settings.url_cache_dir, url_max_mb=1.0)
+
+    def run() -> bool:
+        # new settings each time: a new run, which does not remember the last one's failures
+        return prepare(cfg, dataclasses.replace(prep, media=dataclasses.replace(media)), processor=proc).reused
+
+    assert not run()
+    body = cached_body(good, media)
+    manifest = json.loads(next((tmp_path / "prepared").glob("*/media.json")).read_text())
+    assert manifest == {
+        good: {"body": str(body), "state": [body.stat().st_size, body.stat().st_mtime_ns]},
+        dead: {"body": str(cached_body(dead, media)), "state": None},
+    }
+    assert run()  # the dead URL is still dead: nothing changed
+    assert server.hits["/a.png"] == 1 and server.hits["/nothing.png"] == 1
+
+    body.unlink()  # the URL cache was cleared
+    with caplog.at_level(logging.INFO, logger="mmtune"):
+        assert not run()
+    assert f"media changed since the last preprocessing ({good})" in caplog.text
+    assert server.hits["/a.png"] == 2 and run()
+
+    body.write_bytes(body.read_bytes() + b"\0")  # a body that differs from the one the rows were made from
+    assert not run()

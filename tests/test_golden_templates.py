@@ -29,15 +29,18 @@ TODAY = datetime(2026, 11, 30)  # pinned for templates that print the date
 SPECIAL_TOKENS: dict[str, tuple[str | None, str]] = {
     "gemma3": ("<bos>", "<eos>"),
     "gemma3n": ("<bos>", "<eos>"),
+    "gemma4": ("<bos>", "<turn|>"),
     "internvl": (None, "<|im_end|>"),
     "lfm2_vl": ("<|startoftext|>", "<|im_end|>"),
     "llama4": ("<|begin_of_text|>", "<|eot|>"),
     "llava": ("<s>", "</s>"),
     "mistral_small_3_1": ("<s>", "</s>"),
     "mllama": ("<|begin_of_text|>", "<|eot_id|>"),
+    "paddleocr_vl": ("<s>", "</s>"),
     "pixtral": ("<s>", "</s>"),
     "qwen2_vl": (None, "<|im_end|>"),
     "qwen2_5_vl": (None, "<|im_end|>"),
+    "qwen3_5": (None, "<|im_end|>"),
     "smolvlm2": ("<|im_start|>", "<end_of_utterance>"),
 }
 

@@ -65,9 +65,10 @@ def test_freeze_options_choose_the_trained_groups(tiny_ckpt, tmp_path):
         fam, model = _trainable_model(tiny_ckpt(FIRST), tmp_path, adapter=None, **freeze)
         return {fam.group_of(n) for n, p in model.named_parameters() if p.requires_grad}
 
-    assert trained_groups() == {"projector", "language"}
+    assert trained_groups() == {"vision", "projector", "language"}  # every parameter, as Axolotl trains
+    assert trained_groups(freeze_vision_tower=True) == {"projector", "language"}
     assert trained_groups(freeze_vision_tower=False, freeze_language_model=True) == {"vision", "projector"}
-    assert trained_groups(freeze_projector=True) == {"language"}
+    assert trained_groups(freeze_projector=True) == {"vision", "language"}
 
 
 def test_checkpoints_are_saved_and_training_resumes(tiny_ckpt, tmp_path):
@@ -83,22 +84,26 @@ def test_checkpoints_are_saved_and_training_resumes(tiny_ckpt, tmp_path):
     assert len(resumed.losses) == 2  # only steps 5 and 6 ran
 
 
+LM_PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
 @pytest.mark.parametrize(
     ("targets", "expected"),
     [
-        (None, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
-        (["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+        (None, {("language", x) for x in LM_PROJECTIONS}),  # absent: the language model's projections
+        (["q_proj", "v_proj"], {("language", "q_proj"), ("language", "v_proj")}),
+        # a list keeps peft's meaning: names anywhere in the model, vision tower and projector included
+        (["qkv", "mlp.0"], {("vision", "qkv"), ("projector", "0")}),
         (
             r"model.language_model.layers.[\d]+.(mlp|cross_attn|self_attn).(up|down|gate|q|k|v|o)_proj",
-            {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+            {("language", x) for x in LM_PROJECTIONS},
         ),
     ],
 )
-def test_lora_targets_stay_in_the_language_model(tiny_ckpt, tmp_path, targets, expected):
-    _, model = _trainable_model(tiny_ckpt(FIRST), tmp_path, lora_target_modules=targets)
+def test_lora_targets_default_to_the_language_model_and_lists_follow_peft(tiny_ckpt, tmp_path, targets, expected):
+    fam, model = _trainable_model(tiny_ckpt(FIRST), tmp_path, lora_target_modules=targets)
     wrapped = {n.removeprefix("base_model.model.") for n, m in model.named_modules() if hasattr(m, "lora_A")}
-    assert wrapped and all(n.startswith("model.language_model.layers.") for n in wrapped)
-    assert {n.rsplit(".", 1)[-1] for n in wrapped} == expected
+    assert {(fam.group_of(n), n.rsplit(".", 1)[-1]) for n in wrapped} == expected
 
 
 def test_lora_target_regex_that_matches_nothing_is_a_clear_error(tiny_ckpt, tmp_path):
@@ -106,7 +111,10 @@ def test_lora_target_regex_that_matches_nothing_is_a_clear_error(tiny_ckpt, tmp_
         _trainable_model(tiny_ckpt(FIRST), tmp_path, lora_target_modules=r"no\.such\.module")
 
 
-QWEN2_LM_LINEAR = "down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj"
+QWEN2_LINEAR = (
+    "language model: down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj; projector: mlp.0, "
+    "mlp.2; vision/audio tower: fc1, fc2, proj, qkv"
+)
 
 
 @pytest.mark.parametrize(
@@ -114,19 +122,19 @@ QWEN2_LM_LINEAR = "down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj
     [
         (
             ["qproj", "vproj"],
-            f"lora_target_modules ['qproj', 'vproj'] matched no module of this model; the language model's linear "
-            f"layers are named: {QWEN2_LM_LINEAR}",
+            f"lora_target_modules ['qproj', 'vproj'] matched no module of this model; its linear layers are named: "
+            f"{QWEN2_LINEAR}",
         ),
         (  # one misspelt name beside a good one: peft would wrap v_proj alone without a word
             ["qproj", "v_proj"],
-            f"lora_target_modules: 'qproj' matched no module of the language model; its linear layers are named: "
-            f"{QWEN2_LM_LINEAR}",
+            "lora_target_modules: 'qproj' matched no module of this model; its linear layers are named: "
+            f"{QWEN2_LINEAR}",
         ),
         (
             r"model\.language_model\.layers\.\d+",
             r"lora_target_modules 'model\\.language_model\\.layers\\.\\d+' matched only modules LoRA cannot wrap "
-            "(model.language_model.layers.0, model.language_model.layers.1); the language model's linear layers are "
-            f"named: {QWEN2_LM_LINEAR}",
+            "(model.language_model.layers.0, model.language_model.layers.1); its linear layers are named: "
+            f"{QWEN2_LINEAR}",
         ),
     ],
 )

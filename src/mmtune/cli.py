@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -229,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args) or 0
     except MmtuneError as e:
         log.error(str(e))
+        return 2
+    except OSError as e:
+        # A full disk or quota wherever the library did not name the folder itself: still one line.
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        why = "no space left on device" + (" (disk quota exceeded)" if e.errno == errno.EDQUOT else "")
+        log.error(f"{why} while writing {e.filename}" if e.filename else why)
         return 2
 
 

@@ -103,12 +103,6 @@ WITHOUT_EFFECT: dict[str, str] = {
         "pretraining_sample_concatenation",
     ),
     **_group(_MERGE, "merge_lora merge_method"),
-    **_group(
-        _PENDING,
-        "freeze_mm_modules unfrozen_parameters lora_target_parameters peft_layers_to_transform peft_layers_pattern "
-        "lora_model_dir loraplus_lr_ratio special_tokens eot_tokens chat_template_kwargs default_system_message "
-        "tokenizer_use_mistral_common dataset_num_proc excess_length_strategy train_on_eos",
-    ),
 }
 
 # Keys whose absence here would train a different model than the config asks for: refused when
@@ -171,11 +165,6 @@ DATASET_WITHOUT_EFFECT: dict[str, str] = {
     "trust_remote_code": "datasets with loading scripts are not run by mmtune",
     "temperature": "an option of RL datasets",
     "logprobs_field": "an option of distillation datasets",
-    **_group(
-        "not acted on yet (being added)",
-        "message_property_mappings message_field_role message_field_content roles roles_to_train train_on_eos "
-        "train_on_eot drop_system_message ds_type revision",
-    ),
 }
 DATASET_REFUSED: dict[str, str] = {
     **_group(

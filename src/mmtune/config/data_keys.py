@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mmtune.config.base import Strict
 from mmtune.config.datasets import DatasetConfig
+
+log = logging.getLogger("mmtune")
+# Axolotl's excess_length_strategy values and the truncation each one means.
+EXCESS_LENGTH = {"drop": "drop", "truncate": "truncate", "raise": "error"}
 
 
 class DataKeys(Strict):
@@ -16,12 +21,19 @@ class DataKeys(Strict):
     val_set_size: float = Field(0.0, ge=0, description="Fraction (<1) or number of rows held out for evaluation.")
     dataset_prepared_path: str | None = Field(None, description="Where preprocessed datasets are cached.")
     dataset_processes: int | None = Field(None, ge=1, description="Worker processes for preprocessing.")
+    dataset_num_proc: int | None = Field(
+        None, ge=1, description="Axolotl's newer name of dataset_processes; wins when both are set."
+    )
     on_bad_rows: Literal["error", "skip"] = Field("error", description="Stop on bad rows, or drop them and report.")
     sequence_len: int = Field(2048, gt=0, description="Longest row in tokens, media tokens included.")
-    truncation: Literal["error", "drop"] = Field(
+    truncation: Literal["error", "drop", "truncate"] = Field(
         "drop",
-        description="A row longer than sequence_len: 'drop' it (reported with its reason; a multimodal row is "
-        "never cut, which would split media tokens) or treat it as a bad row ('error').",
+        description="A row longer than sequence_len: 'drop' it (reported with its reason), treat it as a bad row "
+        "('error'), or 'truncate' it to sequence_len where only text is cut (a row whose media tokens reach past "
+        "sequence_len is dropped with its reason: cutting would split an image's or clip's tokens).",
+    )
+    excess_length_strategy: Literal["drop", "truncate", "raise"] | None = Field(
+        None, description="Axolotl's name of truncation: drop, truncate, raise (= 'error')."
     )
     image_size: int | tuple[int, int] | None = Field(
         None, description="Resize every image to this (int: square; [w, h])."
@@ -73,6 +85,12 @@ class DataKeys(Strict):
         default_factory=lambda: ["assistant"],
         description="Roles whose content (and end-of-turn) is trained on: system, user, assistant, tool.",
     )
+    train_on_eos: Literal["turn", "last", "all", "none"] = Field(
+        "turn",
+        description="Which end-of-turn tokens of the model's chat format (<|im_end|>, <end_of_turn>, </s>: the "
+        "token an answer ends with) are trained: turn (those of trained messages), last (only the last trained "
+        "message's), all (every message's), none. A dataset's own train_on_eos wins.",
+    )
     system_message_policy: Literal["fold", "drop", "error"] = Field(
         "fold",
         description="A system message the model's chat format cannot take in that conversation (the family "
@@ -83,3 +101,32 @@ class DataKeys(Strict):
     sample_packing: bool = Field(
         False, description="Accepted; not supported for multimodal rows yet (a warning says so)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _axolotl_aliases(cls, data: Any) -> Any:
+        """Axolotl's dataset_num_proc and excess_length_strategy set mmtune's dataset_processes and
+        truncation. dataset_num_proc wins over dataset_processes (Axolotl's rule, with a warning); an
+        excess_length_strategy that disagrees with an explicit truncation is an error."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        procs, old = data.get("dataset_num_proc"), data.get("dataset_processes")
+        if procs is not None:
+            if old is not None and old != procs:
+                log.warning(
+                    "dataset_num_proc (%s) and dataset_processes (%s) are both set; using dataset_num_proc", procs, old
+                )
+            data["dataset_processes"] = procs
+        strategy = data.get("excess_length_strategy")
+        if strategy is not None:
+            meant = EXCESS_LENGTH.get(strategy)
+            if meant is None:
+                return data  # the field's own validation names the allowed values
+            if data.get("truncation") not in (None, meant):
+                raise ValueError(
+                    f"excess_length_strategy {strategy!r} means truncation {meant!r}, but truncation is "
+                    f"{data['truncation']!r}; set one of them"
+                )
+            data["truncation"] = meant
+        return data

@@ -121,6 +121,7 @@ def resolve_paths(cfg: Config, base_dir: Path) -> Config:
         d.path = fix(d.path)
         d.media_dir = fix(d.media_dir)
     cfg.base_model = fix(cfg.base_model)
+    cfg.lora_model_dir = fix(cfg.lora_model_dir)
     out = Path(os.path.expanduser(cfg.output_dir))
     cfg.output_dir = str(out if out.is_absolute() else base_dir / out)
     if cfg.media_roots:

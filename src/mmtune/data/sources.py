@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime
 import io
+import itertools
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
 
 from mmtune.config import DatasetConfig
+from mmtune.data.xlsx import read_sheet
 from mmtune.errors import ConfigError
 
 _SPLIT_RE = re.compile(r"^(?P<name>[\w.-]+)(\[(?P<slice>[^\]]*)\])?$")
@@ -190,7 +192,8 @@ def _read_jsonl(path: Path, where: str) -> datasets.Dataset:
                 rows.append({ROW_PROBLEM: f"line {lineno} is not valid JSON ({e.msg})"})
                 continue
             if not isinstance(row, dict):
-                rows.append({ROW_PROBLEM: f"line {lineno} is a JSON {type(row).__name__}, expected an object"})
+                what = "JSON null" if row is None else f"a JSON {type(row).__name__}"
+                rows.append({ROW_PROBLEM: f"line {lineno} is {what}, expected an object"})
                 continue
             rows.append(row)
     return _from_rows(rows, where)
@@ -210,82 +213,97 @@ def _read_csv(path: Path, where: str) -> datasets.Dataset:
     with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames:
-            raise ConfigError(f"{where}: the file is empty (expected a header row)")
-        rows = list(reader)
+            empty = "the file is empty" if not text.strip() else "the first line is empty"
+            raise ConfigError(f"{where}: {empty} (expected a header row)")
+        _check_header(reader.fieldnames, where)
+        rows, before_last = [], 0
+        while True:
+            before = reader.line_num  # lines read before this row
+            try:
+                rows.append(next(reader))
+            except StopIteration:
+                break
+            before_last = before
     columns = {k: [(r.get(k) if r.get(k) != "" else None) for r in rows] for k in reader.fieldnames}
     # csv puts the cells past the header under the key None; keep them so that the row is refused
     # (an unquoted comma in a prompt would otherwise cut it short without a word)
     extra = [r.get(None) or None for r in rows]
     if any(extra):
         columns[EXTRA_CELLS] = extra
+    opened = _unclosed_quote(text, before_last) if rows else None
+    if opened:  # the row would be refused for its empty cells, with the cause and the lost rows unsaid
+        columns[ROW_PROBLEM] = [None] * (len(rows) - 1) + [
+            f"line {opened} opens a quoted cell that is never closed, so it takes in every line after it; "
+            'close the quote (a " inside a quoted cell is written "")'
+        ]
     return _table(columns)
 
 
-def _cell_text(v: Any) -> str | None:
-    """Excel cells are read as the text a user sees: 42, not 42.0; dates in ISO form."""
-    if v is None or (isinstance(v, str) and not v.strip()):
-        return None
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, datetime.datetime | datetime.date | datetime.time):
-        return v.isoformat()
-    return str(v)
+def _unclosed_quote(text: str, skip: int) -> int | None:
+    """The line where the last row of ``text`` (after ``skip`` lines) opens a quote that runs to
+    the end of the file, or None. Read leniently, as ``csv`` does by default, such a cell silently
+    swallows the rows after it; only the strict reader says so."""
+    lines = list(itertools.islice(io.StringIO(text, newline=""), skip, None))
+    first = next((i for i, line in enumerate(lines) if line.strip("\r\n")), 0)
+    try:
+        for _ in csv.reader(lines[first:], strict=True):
+            pass
+    except csv.Error as e:
+        return skip + first + 1 if "unexpected end of data" in str(e) else None
+    return None
 
 
 def _read_xlsx(path: Path, where: str, sheet: str | None) -> datasets.Dataset:
-    # Neither datasets nor pyarrow reads Excel; openpyxl does, without pulling in pandas' Excel path.
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:  # zipfile / openpyxl raise several types for a broken workbook
-        raise ConfigError(f"{where}: could not be read as an Excel workbook ({type(e).__name__}: {e})") from None
-    try:
-        if sheet is not None and sheet not in wb.sheetnames:
-            raise ConfigError(f"{where}: no sheet named {sheet!r}; it has {', '.join(map(repr, wb.sheetnames))}")
-        ws = wb[sheet] if sheet is not None else wb.worksheets[0]
-        values = ws.iter_rows(values_only=True)
-        header = next(values, None)
-        if not header or all(h is None for h in header):
-            raise ConfigError(f"{where}: sheet {ws.title!r} has no header row")
-        names = [_cell_text(h) for h in header]
-        cols = [i for i, h in enumerate(names) if h is not None]
-        rows = []
-        for r in values:
-            cells = [_cell_text(r[i]) if i < len(r) else None for i in cols]
-            if any(c is not None for c in cells):  # Excel sheets often end in empty formatted rows
-                rows.append(cells)
-    finally:
-        wb.close()
-    return _table({names[i]: [r[j] for r in rows] for j, i in enumerate(cols)})
+    header, rows = read_sheet(path, where, sheet)  # cells as Excel shows them: 12.50, 25%, 5-Mar-24
+    _check_header(header, where)
+    cols = [i for i, h in enumerate(header) if h is not None]
+    return _table({header[i]: [r[i] for r in rows] for i in cols})
 
 
-def _read_parquet(path: Path, where: str) -> datasets.Dataset:
+def _check_header(names: Sequence[str | None], where: str) -> None:
+    """Two columns of one name would silently become one (the last wins): refuse the file instead."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, 1):
+        if name is None or not name.strip():
+            continue  # unnamed columns (a trailing comma, an empty header cell) are not read
+        if name in seen:
+            raise ConfigError(f"{where}: the header names column {name!r} twice (columns {seen[name]} and {i})")
+        seen[name] = i
+
+
+def _read_parquet(path: Path, where: str, arrow: bool = False) -> datasets.Dataset:
+    """A parquet file, or (``arrow``) a file in the Arrow stream format ``datasets`` writes (its cache files)."""
     try:
-        return datasets.Dataset.from_parquet(str(path))
+        return datasets.Dataset.from_file(str(path)) if arrow else datasets.Dataset.from_parquet(str(path))
     except Exception as e:  # pyarrow raises several types for a broken file
-        raise ConfigError(f"{where}: could not be read as parquet ({type(e).__name__}: {e})") from None
+        kind = "an Arrow file" if arrow else "parquet"
+        raise ConfigError(f"{where}: could not be read as {kind} ({type(e).__name__}: {e})") from None
 
 
 def _read_file(path: Path, cfg: DatasetConfig) -> datasets.Dataset:
     where = cfg.label
-    suffix = path.suffix.lower()
-    if suffix not in FILE_TYPES:
-        raise ConfigError(f"{where}: unsupported file type {suffix!r} (use {', '.join(FILE_TYPES)})")
+    suffix = f".{cfg.ds_type}" if cfg.ds_type else path.suffix.lower()  # Axolotl's ds_type wins over the name
+    if suffix not in (*FILE_TYPES, ".arrow"):  # .arrow: the stream format datasets writes
+        raise ConfigError(f"{where}: unsupported file type {suffix!r} (use {', '.join(FILE_TYPES)}); or set ds_type")
     if cfg.sheet is not None and suffix != ".xlsx":
         raise ConfigError(f"{where}: `sheet` only applies to .xlsx files")
     name, _ = parse_split(cfg.split)
     if name != "train":
         raise ConfigError(f"{where}: a single file has only the 'train' split (got split {cfg.split!r})")
     if suffix == ".json":
-        return _read_json(path, where)
+        try:
+            return _read_json(path, where)
+        except ConfigError:
+            if cfg.ds_type != "json":  # ds_type json is datasets' json builder, which reads JSON lines too
+                raise
+            return _read_jsonl(path, where)
     if suffix == ".jsonl":
         return _read_jsonl(path, where)
     if suffix == ".csv":
         return _read_csv(path, where)
     if suffix == ".xlsx":
         return _read_xlsx(path, where, cfg.sheet)
-    return _read_parquet(path, where)
+    return _read_parquet(path, where, arrow=suffix == ".arrow")
 
 
 def _read_saved(path: Path, cfg: DatasetConfig) -> datasets.Dataset:
@@ -302,7 +320,8 @@ def _read_hub(cfg: DatasetConfig, local_dir: bool) -> datasets.Dataset:
     name, _ = parse_split(cfg.split)
     what = f"folder {cfg.label!r}" if local_dir else f"dataset {cfg.label!r}"
     try:
-        return datasets.load_dataset(cfg.path, cfg.name, split=name, data_files=cfg.data_files)
+        rev = None if local_dir else cfg.revision  # a hub dataset's commit, tag or branch
+        return datasets.load_dataset(cfg.path, cfg.name, split=name, data_files=cfg.data_files, revision=rev)
     except ConnectionError as e:  # datasets raises ConnectionError when the hub cannot be reached
         raise ConfigError(
             f"{what} could not be reached on the Hugging Face Hub ({e}); check the name and your network, "

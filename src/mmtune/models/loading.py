@@ -1,16 +1,19 @@
-"""Load a base model for a family, apply freezing or LoRA through the family's module groups."""
+"""Load a base model for a family and choose what trains: LoRA (``lora.py``) or full fine-tuning,
+both through the family's module groups; the model options checked before preprocessing."""
 
 from __future__ import annotations
 
 import logging
-import re
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from mmtune.config import Config
+from mmtune.config.model_keys import unfrozen_pattern
 from mmtune.errors import ConfigError
 from mmtune.models.families.base import Family
+from mmtune.models.lora import apply_lora, check_adapter_dir, check_lora_targets
 
 log = logging.getLogger("mmtune")
 
@@ -91,36 +94,15 @@ def load_model(
     return family.load_model(path, **kwargs)
 
 
-def lora_targets(cfg: Config, family: type[Family]) -> str | list[str]:
-    """What peft should wrap. A list of names is matched inside the language model only, so
-    ``[q_proj, v_proj]`` never reaches a vision tower that happens to use the same names."""
-    if cfg.lora_target_linear:
-        return family.lora_linear_targets()
-    t = cfg.lora_target_modules
-    if t is None:
-        return family.default_lora_targets()
-    if isinstance(t, str):
-        try:
-            re.compile(t)
-        except re.error as e:
-            raise ConfigError(f"lora_target_modules: not a valid regex ({e})") from None
-        return t
-    lm = re.escape(family.language_prefix)
-    names = "|".join(re.escape(x) for x in t)
-    return rf"^{lm}\..*\.({names})$"
-
-
-# Module types peft's LoRA wraps (transformers' GPT-2 style Conv1D is matched by name).
-_LORA_TYPES = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
-
-
 def check_model_options(cfg: Config) -> None:
-    """What ``train`` would refuse about the model options, checked without loading weights:
-    the attention kernel and quantization on this machine, then the LoRA targets."""
+    """What ``train`` would refuse about the model options, checked without loading weights: the
+    attention kernel and quantization on this machine, the adapter folder, the chat encoding, then
+    names (LoRA targets, unfrozen_parameters) on a meta-device model built once."""
     from mmtune.models.families import family_for_checkpoint
 
     check_attention(cfg)
     quantization_config(cfg)
+    check_adapter_dir(cfg)
     try:
         family = family_for_checkpoint(cfg.base_model)
     except ConfigError:
@@ -128,47 +110,53 @@ def check_model_options(cfg: Config) -> None:
     except Exception as e:  # unreadable config: loading the processor reports it next, with its reason
         log.debug("model options not checked early (%s: %s)", type(e).__name__, e)
         return
-    check_lora_targets(cfg, family)
-
-
-def check_lora_targets(cfg: Config, family: type[Family]) -> None:
-    """LoRA targets that match no module, or only modules peft cannot wrap, refused before any
-    preprocessing: the module names come from a meta-device model built from the checkpoint's
-    config (no weights read), and are matched the way peft matches a regex (``re.fullmatch``)."""
-    if cfg.adapter not in ("lora", "qlora"):
+    check_mistral_common(cfg, family)
+    lora = cfg.adapter in ("lora", "qlora") and not cfg.lora_model_dir
+    if not (lora or cfg.unfrozen_parameters):
         return
-    target = lora_targets(cfg, family)
     try:
         model = family.meta_model(cfg.base_model)
-    except Exception as e:  # a hub id without network, an unusual checkpoint: peft checks at load time
-        log.debug("LoRA targets not checked early (%s: %s)", type(e).__name__, e)
+    except Exception as e:  # a hub id without network, an unusual checkpoint: checked again at load time
+        log.debug("model names not checked early (%s: %s)", type(e).__name__, e)
         return
-    names = {n: m for n, m in model.named_modules() if n and re.fullmatch(target, n)}
-    wrappable = [n for n, m in names.items() if isinstance(m, _LORA_TYPES) or type(m).__name__ == "Conv1D"]
-    lm = f"{family.language_prefix}."
-    linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-    lm_linear = sorted(
-        {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if n.startswith(lm) and isinstance(m, torch.nn.Linear)}
-    )
-    given = cfg.lora_target_modules if not cfg.lora_target_linear else "lora_target_linear"
-    if wrappable and isinstance(given, list):  # peft would silently skip a misspelt name beside a good one
-        found = {n.rsplit(".", 1)[-1] for n in wrappable}
-        if missing := [x for x in given if x not in found]:
-            raise ConfigError(
-                f"lora_target_modules: {', '.join(map(repr, missing))} matched no module of the language model; its "
-                f"linear layers are named: {', '.join(lm_linear or linear)}"
-            )
-    if wrappable:
+    check_lora_targets(cfg, family, model)
+    check_unfrozen(cfg, [n for n, _ in model.named_parameters()])
+
+
+def check_mistral_common(cfg: Config, family: type[Family]) -> None:
+    """``tokenizer_use_mistral_common``: mmtune encodes with mistral-common exactly where the hub's
+    checkpoints do, so ``true`` asks for what happens anyway and ``false`` on such a family would
+    train a chat format the model is never prompted with."""
+    wanted = cfg.tokenizer_use_mistral_common
+    if wanted is None:
         return
-    if names:
-        raise ConfigError(
-            f"lora_target_modules {given!r} matched only modules LoRA cannot wrap ({', '.join(sorted(names)[:5])}); "
-            f"the language model's linear layers are named: {', '.join(lm_linear or linear)}"
+    if not family.mistral_common:
+        log.warning(
+            "tokenizer_use_mistral_common has no effect for model family %r: it encodes chats with its chat template",
+            family.id,
         )
-    raise ConfigError(
-        f"lora_target_modules {given!r} matched no module of this model; the language model's linear layers are "
-        f"named: {', '.join(lm_linear or linear)}"
-    )
+    elif not wanted:
+        raise ConfigError(
+            f"tokenizer_use_mistral_common: false would mistrain model family {family.id!r}: its checkpoints are "
+            "prompted in mistral-common's format (tekken.json), which mmtune encodes with; remove the key"
+        )
+    elif Path(cfg.base_model).is_dir() and not (Path(cfg.base_model) / "tekken.json").is_file():
+        log.warning(
+            "tokenizer_use_mistral_common: %s has no tekken.json, so its chats are encoded with its chat template",
+            cfg.base_model,
+        )
+
+
+def check_unfrozen(cfg: Config, names: list[str]) -> None:
+    """Every ``unfrozen_parameters`` pattern must select a parameter: one that selects nothing is a
+    typo that would silently train less than asked (Axolotl only warns when all end up frozen)."""
+    missing = [p for p in cfg.unfrozen_parameters or [] if not any(unfrozen_pattern(p).match(n) for n in names)]
+    if missing:
+        example = next((n for n in names if ".layers.0." in n), names[0] if names else "")
+        raise ConfigError(
+            f"unfrozen_parameters {', '.join(map(repr, missing))} matched no parameter of this model (a pattern is "
+            f"matched from the start of a name and '.' is a literal dot); names look like {example!r}"
+        )
 
 
 def count_params(model: torch.nn.Module) -> tuple[int, int]:
@@ -177,45 +165,46 @@ def count_params(model: torch.nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+def trainable_summary(model: torch.nn.Module, family: type[Family]) -> str:
+    """Trained and all parameters per module group, said at the start of every run."""
+    counts = {g: [0, 0] for g in ("language", "projector", "vision")}
+    for name, p in model.named_parameters():
+        c = counts[family.group_of(name)]
+        c[0] += p.numel() if p.requires_grad else 0
+        c[1] += p.numel()
+    return "trainable: " + "; ".join(f"{g} {t:,} of {n:,}" for g, (t, n) in counts.items() if n)
+
+
 def apply_training_mode(model: Any, cfg: Config, family: type[Family]) -> Any:
-    """LoRA on the language model by default; or full fine-tuning with per-group freezing."""
+    """LoRA (on the language model by default), or full fine-tuning of every parameter unless the
+    freeze keys or ``unfrozen_parameters`` say otherwise (Axolotl's default); ``freeze_mm_modules``
+    then freezes the vision/audio towers and projectors in either mode."""
     if cfg.adapter in ("lora", "qlora"):
-        from peft import LoraConfig, get_peft_model
-
-        if cfg.adapter == "qlora" or cfg.load_in_4bit or cfg.load_in_8bit:
-            from peft import prepare_model_for_kbit_training
-
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
-        lcfg = LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=cfg.lora_dropout,
-            target_modules=lora_targets(cfg, family),
-            modules_to_save=cfg.lora_modules_to_save,
-            use_dora=cfg.peft_use_dora,
-            use_rslora=cfg.peft_use_rslora,
-            task_type="CAUSAL_LM",
-        )
-        try:
-            model = get_peft_model(model, lcfg)
-        except ValueError as e:
-            raise ConfigError(f"lora_target_modules matched no module of this model ({e})") from None
+        model = apply_lora(model, cfg, family)
     else:
-        _set_groups(model, family, cfg)
-    trainable, total = count_params(model)
-    log.info("trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / max(total, 1))
-    if trainable == 0:
-        raise ConfigError("nothing to train: every parameter is frozen (check freeze_* options)")
+        _choose_full(model, family, cfg)
+    if cfg.freeze_mm_modules:
+        for name, p in model.named_parameters():
+            if family.group_of(name) != "language":
+                p.requires_grad = False
+    log.info(trainable_summary(model, family))
+    if count_params(model)[0] == 0:
+        raise ConfigError(
+            "nothing to train: every parameter is frozen (check freeze_*, freeze_mm_modules, unfrozen_parameters)"
+        )
     return model
 
 
-def _set_groups(model: Any, family: type[Family], cfg: Config) -> None:
-    """Full fine-tuning: train the language model and projector, freeze the vision/audio tower,
-    unless the ``freeze_*`` options say otherwise."""
-    freeze = {
-        "vision": True if cfg.freeze_vision_tower is None else cfg.freeze_vision_tower,
-        "projector": False if cfg.freeze_projector is None else cfg.freeze_projector,
-        "language": False if cfg.freeze_language_model is None else cfg.freeze_language_model,
+def _choose_full(model: Any, family: type[Family], cfg: Config) -> None:
+    """Full fine-tuning: the parameters ``unfrozen_parameters`` selects (all when empty), less the
+    groups the ``freeze_*`` keys freeze."""
+    frozen = {
+        "vision": bool(cfg.freeze_vision_tower),
+        "projector": bool(cfg.freeze_projector),
+        "language": bool(cfg.freeze_language_model),
     }
+    patterns = [unfrozen_pattern(p) for p in cfg.unfrozen_parameters or []]
+    check_unfrozen(cfg, [n for n, _ in model.named_parameters()])
     for name, p in model.named_parameters():
-        p.requires_grad = not freeze[family.group_of(name)]
+        chosen = not patterns or any(r.match(name) for r in patterns)
+        p.requires_grad = chosen and not frozen[family.group_of(name)]

@@ -27,6 +27,8 @@ from mmtune.transforms.mistral_common import MistralCommonTransform, mistral_tok
 class MistralChatFamily(Family):
     """Shared behaviour of the families whose chat format is mistral-common's (not registered)."""
 
+    mistral_common = True
+
     @classmethod
     def load_processor(cls, path: str, **kwargs: Any) -> Any:
         """The checkpoint's processor, with mistral-common's tokenizer where it ships ``tekken.json``.

@@ -7,6 +7,7 @@ not in it: ``val_set_size`` splits the cached rows afterwards, so changing it re
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -21,8 +22,10 @@ from typing import Any
 import datasets
 
 from mmtune.config import Config
-from mmtune.data.intake import RowTask, dataset_tasks, media_files
-from mmtune.errors import BadRowsError, DataError, DataReport
+from mmtune.data.fetch import cached_body
+from mmtune.data.intake import RowTask, dataset_tasks, media_sources
+from mmtune.data.media import MediaSettings
+from mmtune.errors import BadRowsError, DataError, DataReport, MmtuneError
 from mmtune.preprocess.pool import default_workers, process_rows
 from mmtune.preprocess.rows import COLUMNS
 from mmtune.preprocess.settings import PrepSettings
@@ -130,14 +133,28 @@ def file_state(paths: set[str] | list[str]) -> dict[str, list[int] | None]:
     return state
 
 
+def url_state(urls: set[str], media: MediaSettings) -> dict[str, dict[str, Any]]:
+    """Per URL, its cached body file and that file's state (None: not cached, its fetch failed).
+
+    Taken after preprocessing, unlike ``file_state`` of local files: the bodies are fetched while
+    rows are processed. The URL cache never rewrites a body, so a different size or time means
+    it vanished and was fetched again, possibly with other content.
+    """
+    bodies = {url: str(cached_body(url, media)) for url in urls}
+    state = file_state(list(bodies.values()))
+    return {url: {"body": body, "state": state[body]} for url, body in sorted(bodies.items())}
+
+
 def _stale_media(cache_dir: Path) -> list[str]:
-    """Media files that changed, appeared or vanished since the cache was written."""
+    """Media files and URL bodies that changed, appeared or vanished since the cache was written."""
     manifest = cache_dir / "media.json"
     if not manifest.exists():
         return ["(no media manifest)"]
     saved = json.loads(manifest.read_text())
-    now = file_state(list(saved))
-    return [p for p in saved if saved[p] != now[p]]
+    # local files map to their state; URLs to {"body": cached file, "state": its state}
+    files = {name: (was["body"], was["state"]) if isinstance(was, dict) else (name, was) for name, was in saved.items()}
+    now = file_state([path for path, _ in files.values()])
+    return [name for name, (path, was) in files.items() if now[path] != was]
 
 
 def prepare(
@@ -145,9 +162,10 @@ def prepare(
 ) -> Prepared:
     """Preprocess every dataset of ``cfg`` (or reuse the cache) and apply ``on_bad_rows``.
 
-    The cache is reused only while every local media file its rows referred to has the same size
-    and modification time (a replaced image, or a missing one that appeared, preprocesses again);
-    ``rebuild`` always preprocesses again.
+    The cache is reused only while every local media file its rows referred to, and the cached
+    body of every media URL, has the same size and modification time (a replaced image, a missing
+    one that appeared, a URL body cleared from its cache, preprocesses again); ``rebuild`` always
+    preprocesses again.
     """
     cache_dir = cache_dir_for(cfg, settings)
     report_file = cache_dir / "report.json"
@@ -163,20 +181,33 @@ def prepare(
         log.info("media changed since the last preprocessing (%s%s): preprocessing again", ", ".join(stale[:3]), more)
 
     tasks, read = config_tasks(cfg)
-    media = file_state(media_files(tasks))
+    files, urls = media_sources(tasks)
+    media: dict[str, Any] = file_state(files)
     workers = workers or default_workers(cfg, len(tasks))
     kept, errors = _collect(process_rows(tasks, settings, workers, processor))
+    media.update(url_state(urls, settings.media))  # the bodies this run fetched, or None where it failed
     report = DataReport(read, len(kept), errors)
     apply_bad_row_policy(cfg, report)
     ds = datasets.Dataset.from_list(kept) if kept else datasets.Dataset.from_dict({c: [] for c in COLUMNS})
     # A folder of this run's own, renamed into place when complete: a run killed midway leaves no
     # cache a later run trusts, and two runs of one config never write into the same folder.
     tmp = cache_dir.with_name(f"{cache_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    ds.save_to_disk(str(tmp / "data"))
-    (tmp / "media.json").write_text(json.dumps(media))
-    (tmp / "report.json").write_text(
-        json.dumps({"read": report.read, "kept": report.kept, "errors": [asdict(e) for e in report.errors]})
-    )
+    try:
+        ds.save_to_disk(str(tmp / "data"))
+        (tmp / "media.json").write_text(json.dumps(media))
+        (tmp / "report.json").write_text(
+            json.dumps({"read": report.read, "kept": report.kept, "errors": [asdict(e) for e in report.errors]})
+        )
+    except OSError as e:  # a full disk above all: one line naming the folder, and no half-written folder left
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            why = "no space left on device" + (" (disk quota exceeded)" if e.errno == errno.EDQUOT else "")
+            fix = "free space or set dataset_prepared_path to a folder on another disk"
+        else:
+            why, fix = f"{type(e).__name__}: {e}", "check the folder"
+        raise MmtuneError(
+            f"{why} while saving the preprocessed rows to {cache_dir.parent} (the partial cache was removed); {fix}"
+        ) from None
     if cache_dir.exists():
         shutil.rmtree(cache_dir, ignore_errors=True)
     try:

@@ -13,13 +13,15 @@ from typing import Any
 
 from mmtune.conversation import Conversation
 from mmtune.data.decode import decode_conversation
-from mmtune.data.formats import RowContext, format_by_type
-from mmtune.data.intake import RowTask, check_row
+from mmtune.data.formats import format_by_type
+from mmtune.data.intake import RowOptions, RowTask, check_row
 from mmtune.errors import ConfigError, DataError
 from mmtune.models.families import get_family
 from mmtune.preprocess.codec import pack_tensors
-from mmtune.preprocess.settings import PrepSettings
-from mmtune.transforms.labels import check_roles
+from mmtune.preprocess.settings import PrepSettings, apply_special_tokens
+from mmtune.transforms.base import Transform, media_token_ids
+from mmtune.transforms.labels import Encoded, check_roles
+from mmtune.transforms.system import drop_system
 
 # The columns of a preprocessed row (one Arrow table row).
 COLUMNS = ("input_ids", "labels", "mm", "dataset", "row", "n_media")
@@ -31,28 +33,39 @@ class RowProcessor:
     def __init__(self, settings: PrepSettings, processor: Any = None):
         self.s = settings
         self.family = get_family(settings.family)
-        self.processor = processor if processor is not None else self.family.load_processor(settings.base_model)
+        if processor is None:
+            processor = self.family.load_processor(settings.base_model)
+            apply_special_tokens(processor, settings.special_tokens)
+        self.processor = processor
         self.transform = self.family.transform(self.processor, settings)
+        # A dataset with its own roles_to_train / train_on_eos / train_on_eot has its own transform.
+        self._transforms: dict[tuple, Transform] = {}
+        self.media_ids = media_token_ids(self.family, self.processor)
+
+    def transform_for(self, options: RowOptions) -> Transform:
+        """The transform for rows of a dataset with these options (built once per process and options)."""
+        key = (options.roles_to_train, options.train_on_eos, options.train_on_eot)
+        if key == (None, None, None):
+            return self.transform
+        if key not in self._transforms:
+            self._transforms[key] = self.family.transform(self.processor, self.s.for_dataset(options))
+        return self._transforms[key]
 
     def conversation(self, task: RowTask) -> Conversation:
         """The row's canonical conversation with its media decoded for this model."""
         check_row(task.row)
-        conv = format_by_type(task.format).convert(task.row, RowContext(task.base_dir))
+        conv = format_by_type(task.format).convert(task.row, task.context())
+        if task.options.drop_system_message:
+            conv = drop_system(conv)
         check_roles(conv)
         return decode_conversation(conv, self.family.modalities, self.family.id, self.s.media)
 
     def __call__(self, task: RowTask) -> dict | DataError:
         try:
             conv = self.conversation(task)
-            enc = self.transform(conv)
-            n = len(enc.input_ids)
-            if n > self.s.sequence_len:
-                raise DataError(
-                    f"row has {n} tokens, more than sequence_len {self.s.sequence_len}"
-                    + (" (dropped: multimodal rows are never cut)" if self.s.truncation == "drop" else ""),
-                    field="length",
-                    fatal=self.s.truncation == "error",
-                )
+            enc = self.transform_for(task.options)(conv)
+            if len(enc.input_ids) > self.s.sequence_len:
+                enc = self.fit(enc)
             if enc.supervised == 0:
                 raise DataError("no supervised tokens left (empty assistant turns?)", field="messages")
         except DataError as e:
@@ -69,3 +82,33 @@ class RowProcessor:
             "row": task.index,
             "n_media": len(conv.media()),
         }
+
+    def fit(self, enc: Encoded) -> Encoded:
+        """A row longer than sequence_len, as ``truncation`` says: a bad row ('error'), a dropped one
+        ('drop'), or cut to sequence_len ('truncate', Axolotl's excess_length_strategy) when only text
+        lies past the cut. Media tokens past it would leave an image or clip without all of its tokens
+        (its pixels still in the row), so such a row is dropped with that reason instead."""
+        n, limit = len(enc.input_ids), self.s.sequence_len
+        why = f"row has {n} tokens, more than sequence_len {limit}"
+        if self.s.truncation == "truncate":
+            if not any(t in self.media_ids for t in enc.input_ids[limit:]):
+                tensors = {k: cut_tokens(v, k, n, limit, self.family.token_keys) for k, v in enc.tensors.items()}
+                cut = Encoded(enc.input_ids[:limit], enc.labels[:limit], tensors)
+                if cut.supervised == 0:
+                    raise DataError(
+                        why + " (dropped: its first sequence_len tokens train on nothing)", field="length", fatal=False
+                    )
+                return cut
+            raise DataError(
+                why + " (dropped: media tokens lie past it, and cutting would split them)", field="length", fatal=False
+            )
+        drop = " (dropped: multimodal rows are never cut)" if self.s.truncation == "drop" else ""
+        raise DataError(why + drop, field="length", fatal=self.s.truncation == "error")
+
+
+def cut_tokens(t: Any, key: str, n: int, limit: int, token_keys: frozenset[str]) -> Any:
+    """A processor tensor of a row cut to its first ``limit`` tokens: per-token ones (the family's
+    ``token_keys``, sequence on dim 1) are cut, the others (pixels, grids) stay whole."""
+    if key in token_keys and getattr(t, "dim", lambda: 0)() >= 2 and t.shape[1] == n:
+        return t[:, :limit]
+    return t

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from mmtune.train.output_dir import MARKER, mark_complete
 
 
 class LossLog(TrainerCallback):
@@ -31,3 +36,28 @@ class TrainingBar(ProgressCallback):
         post = {name: f"{float(logs[key]):.4g}" for key, name in shown.items() if key in logs}
         if post:
             self.training_bar.set_postfix(post, refresh=True)
+
+
+class CheckpointMarker(TrainerCallback):
+    """Marks a checkpoint complete once the Trainer has written all of it (``on_save`` fires after
+    ``trainer_state.json``, the Trainer's last file), so a folder left by a kill or a full disk is
+    never resumed from (see ``train.output_dir``). Before a step that saves, the marker of an older
+    checkpoint of the same step (a resumed run going over it again) is removed: a save over it is
+    not complete until marked again. ``saving`` is the checkpoint being written, if any (the one a
+    full disk left incomplete)."""
+
+    def __init__(self) -> None:
+        self.saving: Path | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save and args.should_save:
+            self.saving = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            (self.saving / MARKER).unlink(missing_ok=True)
+
+    on_epoch_end = on_step_end
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if args.should_save and folder.is_dir():
+            mark_complete(folder, state.global_step)
+        self.saving = None

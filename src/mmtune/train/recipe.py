@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,14 +31,15 @@ from mmtune.models.loading import (
     model_dtype,
     quantization_config,
 )
-from mmtune.outputs.runcard import RunCard
+from mmtune.outputs.runcard import RUN_CARD, RunCard
 from mmtune.preflight import check_split, preflight
 from mmtune.preprocess.cache import Prepared, prepare
 from mmtune.preprocess.settings import settings_from_config
 from mmtune.train.args import training_args
-from mmtune.train.callbacks import LossLog, TrainingBar
+from mmtune.train.callbacks import CheckpointMarker, LossLog, TrainingBar
 from mmtune.train.collator import Collator
-from mmtune.train.output_dir import prepare_output_dir
+from mmtune.train.optimizer import GroupRates
+from mmtune.train.output_dir import checkpoints, out_of_space, prepare_output_dir
 from mmtune.train.trainer import MultimodalTrainer
 
 log = logging.getLogger("mmtune")
@@ -72,6 +74,7 @@ class Recipe:
         self.processor = processor
         self.rebuild = rebuild
         self.losses = LossLog()
+        self.marker = CheckpointMarker()
         self.resume: str | None = None
 
     def check_output_dir(self) -> None:
@@ -105,7 +108,7 @@ class Recipe:
     def setup_model(self) -> None:
         """The base model in the run's dtype, with LoRA or per-group freezing applied."""
         cfg = self.cfg
-        model = load_model(cfg.base_model, self.family, model_dtype(cfg.bf16), self.quant)
+        model = load_model(cfg.base_model, self.family, model_dtype(cfg.bf16), self.quant, cfg.attn_implementation)
         model = apply_training_mode(model, cfg, self.family)
         if cfg.gradient_checkpointing:
             model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
@@ -118,12 +121,13 @@ class Recipe:
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
         self.trainer = MultimodalTrainer(
             model=self.model,
-            args=training_args(self.cfg, self.eval_ds is not None),
+            args=training_args(self.cfg, self.eval_ds is not None, len(self.train_ds)),
             train_dataset=self.train_ds,
             eval_dataset=self.eval_ds,
             data_collator=Collator(self.family, pad_id),
-            callbacks=[self.losses],
+            callbacks=[self.losses, self.marker],
             family=self.family,
+            rates=GroupRates.from_config(self.cfg),
         )
         # one bar with the latest loss and learning rate, whatever transformers' log verbosity is
         self.trainer.remove_callback(PrinterCallback)
@@ -131,8 +135,23 @@ class Recipe:
         self.trainer.add_callback(TrainingBar)
 
     def run(self) -> Any:
+        """Train; a full disk while a checkpoint is written removes that incomplete checkpoint (it
+        could never be resumed from) and stops with one line saying where."""
         start = time.perf_counter()
-        out = self.trainer.train(resume_from_checkpoint=self.resume)
+        try:
+            out = self.trainer.train(resume_from_checkpoint=self.resume)
+        except Exception as e:
+            folder = self.marker.saving
+            why = out_of_space(e, folder)
+            if why is None:
+                raise
+            if folder is None:
+                raise MmtuneError(f"{why} while training into {self.cfg.output_dir}") from None
+            shutil.rmtree(folder, ignore_errors=True)
+            raise MmtuneError(
+                f"{why} while saving checkpoint {folder}; the incomplete checkpoint was removed. Free space, "
+                "then `mmtune train CONFIG --resume` continues from the last complete checkpoint"
+            ) from None
         self.train_seconds = time.perf_counter() - start
         return out
 
@@ -153,12 +172,30 @@ class Recipe:
         }
         if self.eval_ds is not None:
             metrics["eval_loss"] = self.trainer.evaluate()["eval_loss"]
-        self.trainer.save_model(str(out_dir))
-        if self.trainer.is_world_process_zero():
-            self.processor.save_pretrained(out_dir)
-            RunCard.from_config(self.cfg, self.settings).save(out_dir)
-            metrics_file = out_dir / "train_metrics.json"
-            metrics_file.write_text(json.dumps({**metrics, "losses": self.losses.losses}, indent=2))
+        # The run card is what makes the folder a trained output (``load_trained``): an earlier run's
+        # card goes first and the new one is written after the weights, so weights cut off by a full
+        # disk are never taken for a finished run.
+        card = out_dir / RUN_CARD
+        try:
+            if self.trainer.is_world_process_zero():
+                card.unlink(missing_ok=True)
+            self.trainer.save_model(str(out_dir))
+            if self.trainer.is_world_process_zero():
+                self.processor.save_pretrained(out_dir)
+                RunCard.from_config(self.cfg, self.settings).save(out_dir)
+                metrics_file = out_dir / "train_metrics.json"
+                metrics_file.write_text(json.dumps({**metrics, "losses": self.losses.losses}, indent=2))
+        except Exception as e:
+            why = out_of_space(e, out_dir)
+            if why is None:
+                raise
+            card.unlink(missing_ok=True)
+            again = (
+                "`mmtune train CONFIG --resume` saves it from the last checkpoint"
+                if checkpoints(out_dir)
+                else "train again"
+            )
+            raise MmtuneError(f"{why} while saving the trained model to {out_dir}. Free space, then {again}") from None
         return TrainResult(out_dir, metrics, self.losses.losses, self.model, self.processor, self.prepared)
 
 

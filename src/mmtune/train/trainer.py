@@ -15,14 +15,26 @@ from typing import Any
 from transformers import Trainer
 
 from mmtune.errors import MmtuneError
+from mmtune.train.optimizer import GroupRates, build_optimizer, group_rates
 
 
 class MultimodalTrainer(Trainer):
     """Trainer that lets the family fix inputs (e.g. cast pixels to the model dtype)."""
 
-    def __init__(self, *args: Any, family: Any, **kwargs: Any):
+    def __init__(self, *args: Any, family: Any, rates: GroupRates | None = None, **kwargs: Any):
         self.family = family
+        self.rates = rates  # per-group learning rates / LoRA+ (train/optimizer.py); None: the Trainer's own
         super().__init__(*args, **kwargs)
+
+    def create_optimizer(self, model: Any = None) -> Any:
+        if self.optimizer is None and self.rates is not None:
+            self.optimizer = build_optimizer(self, self.model if model is None else model, self.family, self.rates)
+        return super().create_optimizer(model)
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if self.rates is not None and self.optimizer is not None and "learning_rate" in logs:
+            logs.update(group_rates(self.optimizer))  # the Trainer logs the first group's rate only
+        super().log(logs, *args, **kwargs)
 
     def _prepare_inputs(self, inputs):
         inputs = super()._prepare_inputs(inputs)

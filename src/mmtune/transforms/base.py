@@ -19,6 +19,10 @@ class TransformSettings(Protocol):
     roles_to_train: tuple[str, ...]
     template_vars: dict
     system_message_policy: str  # fold | drop | error (``transforms/system.py``)
+    default_system_message: str | None  # the system message of conversations without one
+    train_on_eos: str  # turn | last | all | none: which end-of-turn tokens train (``labels.EndRules``)
+    train_on_eot: str | None  # the same for eot_tokens (None: as train_on_eos)
+    eot_tokens: tuple[str, ...]  # more end-of-turn tokens (empty: the family's own)
 
 
 class FamilySpec(Protocol):

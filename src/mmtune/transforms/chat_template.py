@@ -15,10 +15,10 @@ from typing import Any
 import torch
 
 from mmtune.conversation import Conversation
-from mmtune.errors import DataError
+from mmtune.errors import ConfigError, DataError
 from mmtune.transforms.align import realign
 from mmtune.transforms.base import FamilySpec, TransformSettings, media_by_modality, media_token_ids
-from mmtune.transforms.labels import IGNORE, Encoded
+from mmtune.transforms.labels import IGNORE, Encoded, EndRules
 from mmtune.transforms.system import SystemStep
 from mmtune.transforms.template import Chunk, Renderer
 
@@ -33,11 +33,18 @@ class ChatTemplateTransform:
         self.roles_to_train = tuple(settings.roles_to_train)
         self.renderer = Renderer(spec, processor, settings.chat_template, settings.template_vars)
         self.media_ids = media_token_ids(spec, processor)
-        self.system = SystemStep(spec, processor, getattr(settings, "system_message_policy", "fold"))
+        self.system = SystemStep(
+            spec,
+            processor,
+            getattr(settings, "system_message_policy", "fold"),
+            getattr(settings, "default_system_message", None),
+        )
+        self.ends = EndRules.of(settings, spec.eot_token)
+        check_single_tokens(self.renderer.tokenizer, tuple(getattr(settings, "eot_tokens", None) or ()))
 
     def __call__(self, conv: Conversation) -> Encoded:
         conv = self.system(conv)
-        return self.encode_chunks(self.renderer.chunks(conv, self.train_on_inputs, self.roles_to_train))
+        return self.encode_chunks(self.renderer.chunks(conv, self.train_on_inputs, self.roles_to_train, self.ends))
 
     def encode_chunks(self, chunks: list[Chunk]) -> Encoded:
         spec, processor = self.spec, self.processor
@@ -66,3 +73,16 @@ class ChatTemplateTransform:
         """Model inputs to generate the next assistant turn of ``conv`` (which ends with a user turn)."""
         text, media = self.renderer.prompt(self.system(conv, training=False))
         return self.spec.encode_full(self.processor, text, media_by_modality(media))
+
+
+def check_single_tokens(tokenizer: Any, tokens: tuple[str, ...]) -> None:
+    """Each end-of-turn token must be one token of the tokenizer: its label is set per token, and
+    mmtune adds no tokens (a new one would need a new embedding)."""
+    added = getattr(tokenizer, "get_added_vocab", dict)()  # special tokens: never split, whatever surrounds them
+    for t in tokens:
+        ids = tokenizer(t, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1 and t not in added:
+            raise ConfigError(
+                f"eot_tokens: {t!r} is {len(ids)} tokens of this tokenizer ({ids}), not one; list only tokens the "
+                "tokenizer has as a single token (such as the chat template's special tokens)"
+            )

@@ -3,13 +3,16 @@ the check that per-message token spans are exactly the whole row's tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import torch
 
 from mmtune.conversation import Conversation, Message
-from mmtune.errors import DataError
+from mmtune.errors import ConfigError, DataError
 
 # The label of a token that is not in the loss (transformers' cross-entropy ignore index).
 IGNORE = -100
@@ -35,6 +38,73 @@ def is_trained(msg: Message, train_on_inputs: bool, roles_to_train: Iterable[str
     if msg.train is not None:
         return msg.train
     return train_on_inputs or msg.role in roles_to_train
+
+
+# Axolotl's train_on_eos / train_on_eot values: which end-of-turn tokens are trained.
+END_MODES = ("turn", "last", "all", "none")
+
+
+@dataclass(frozen=True)
+class EndRules:
+    """Which end-of-turn tokens are trained (Axolotl's ``train_on_eos``, ``train_on_eot``, ``eot_tokens``).
+
+    An end token is one that closes a message: in the text after the message's content, before the
+    next message. ``eos`` is the model's own end-of-turn token (the family's, which an answer ends
+    with: what Axolotl's EOS is for a chat model), under ``train_on_eos``; the ``eot`` tokens are the
+    config's ``eot_tokens``, or that same token when none are given (Axolotl defaults eot_tokens to
+    the EOS token), under ``train_on_eot``. A token under both rules is trained when either trains
+    it, as Axolotl labels each rule's tokens in turn. Each mode: ``turn`` trains the end tokens of
+    trained messages, ``last`` only those of the last trained message, ``all`` every message's,
+    ``none`` none.
+    """
+
+    eos: str
+    eot: tuple[str, ...] = ()
+    train_on_eos: str = "turn"
+    train_on_eot: str = "turn"
+
+    @classmethod
+    def of(cls, settings: Any, eos: str) -> EndRules:
+        """The rules of a transform's settings (``PrepSettings`` fields; absent ones: Axolotl's defaults)."""
+        on_eos = getattr(settings, "train_on_eos", None) or "turn"
+        on_eot = getattr(settings, "train_on_eot", None) or on_eos
+        given = tuple(getattr(settings, "eot_tokens", None) or ())
+        for mode in (on_eos, on_eot):
+            if mode not in END_MODES:
+                raise ConfigError(f"train_on_eos / train_on_eot must be one of {', '.join(END_MODES)} (got {mode!r})")
+        if eos in given and on_eos != on_eot:
+            raise ConfigError(
+                f"eot_tokens lists the model's end-of-turn token {eos!r}, which train_on_eos ({on_eos}) and "
+                f"train_on_eot ({on_eot}) then disagree on; make them equal or leave {eos!r} out of eot_tokens"
+            )
+        return cls(eos, given or (eos,), on_eos, on_eot)
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """Every end token, longest first (so that one containing another is found whole)."""
+        return re.compile("|".join(re.escape(t) for t in sorted({self.eos, *self.eot}, key=len, reverse=True)))
+
+    @property
+    def plain(self) -> bool:
+        """The default: only the model's own token, trained with its trained message (``turn``)."""
+        return self.eot == (self.eos,) and self.train_on_eos == self.train_on_eot == "turn"
+
+    def kinds(self, token: str) -> frozenset[str]:
+        return frozenset(k for k, hit in (("eos", token == self.eos), ("eot", token in self.eot)) if hit)
+
+    def flags(self, ends: Sequence[tuple[int, bool, frozenset[str]]]) -> list[bool]:
+        """Whether each end token is trained, given per token the index of the message it closes,
+        whether that message is trained, and its kinds (``kinds``)."""
+        modes = {"eos": self.train_on_eos, "eot": self.train_on_eot}
+        last = {
+            kind: max((i for i, trained, kinds in ends if trained and kind in kinds), default=None) for kind in modes
+        }
+
+        def rule(kind: str, i: int, trained: bool) -> bool:
+            mode = modes[kind]
+            return mode == "all" or (mode == "turn" and trained) or (mode == "last" and i == last[kind])
+
+        return [any(rule(k, i, trained) for k in kinds) for i, trained, kinds in ends]
 
 
 def check_roles(conv: Conversation) -> None:

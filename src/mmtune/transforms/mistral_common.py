@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import torch
 
 from mmtune.conversation import Conversation, MediaPart, Message, TextPart
-from mmtune.errors import DataError
+from mmtune.errors import ConfigError, DataError
 from mmtune.transforms.base import TransformSettings, media_token_ids
-from mmtune.transforms.labels import IGNORE, Encoded, is_trained, mask_media
+from mmtune.transforms.labels import IGNORE, Encoded, EndRules, is_trained, mask_media
 from mmtune.transforms.system import SystemStep
 
 _THINK = re.compile(r"^\[THINK\](.*?)\[/THINK\](.*)$", re.DOTALL)
@@ -53,6 +53,18 @@ def _wav_bytes(samples: Any, sampling_rate: int) -> bytes:
     return buf.getvalue()
 
 
+def control_token(tok: Any, token: str) -> int:
+    """The id of one of mistral-common's control tokens (``[/INST]``), or a ConfigError: eot_tokens
+    must be tokens of the tokenizer."""
+    get = getattr(tok, "get_special_token", None) or tok.get_control_token  # the newer name first
+    try:
+        return get(token)
+    except Exception:
+        raise ConfigError(
+            f"eot_tokens: {token!r} is not a control token of this checkpoint's mistral-common tokenizer"
+        ) from None
+
+
 def _role_runs(messages: list[Message]) -> list[list[Message]]:
     """Consecutive messages of one role, as mistral-common's normalizer merges them."""
     runs: list[list[Message]] = []
@@ -75,7 +87,23 @@ class MistralCommonTransform:
         self.roles_to_train = tuple(settings.roles_to_train)
         self.inst = mistral_tokenizer(processor).instruct_tokenizer
         self.media_ids = media_token_ids(spec, processor)
-        self.system = SystemStep(spec, processor, getattr(settings, "system_message_policy", "fold"))
+        self.system = SystemStep(
+            spec,
+            processor,
+            getattr(settings, "system_message_policy", "fold"),
+            getattr(settings, "default_system_message", None),
+        )
+        if getattr(settings, "template_vars", None):  # date_string / add_vision_id are refused before this
+            raise ConfigError(
+                f"chat_template_kwargs ({', '.join(sorted(settings.template_vars))}): model family {spec.id!r} "
+                "encodes chats with mistral-common's tokenizer, which takes no template variables"
+            )
+        tok = self.inst.tokenizer
+        self.ends = EndRules.of(settings, "</s>")  # mistral-common ends an answer with EOS
+        self.end_ids = {tok.eos_id: self.ends.kinds("</s>")}
+        for t in self.ends.eot:
+            if t != "</s>":
+                self.end_ids[control_token(tok, t)] = self.ends.kinds(t)
         # decoded audio is at the processor's rate (MediaSettings.sampling_rate comes from it)
         self.rate = getattr(getattr(processor, "feature_extractor", None), "sampling_rate", None) or 16_000
 
@@ -189,14 +217,26 @@ class MistralCommonTransform:
         start, pieces, images, audios = self.encode_messages(self.system(conv), finetuning=True)
         ids = list(start)
         labels = list(start) if self.train_on_inputs else [IGNORE] * len(start)
-        for group, toks in pieces:
+        closes: list[tuple[int, bool, frozenset[str]]] = []  # end tokens: message group, trained, kinds
+        at: list[int] = []  # their positions in ids
+        for g, (group, toks) in enumerate(pieces):
             flags = {is_trained(m, self.train_on_inputs, self.roles_to_train) for m in group}
             if len(flags) > 1:
                 raise DataError(
                     "consecutive turns of one role are merged by mistral-common; give them the same `train` flag"
                 )
+            trained = flags.pop()
+            seen: set[str] = set()
+            for j, t in enumerate(toks):  # a piece's control tokens come from the format, never from text
+                kinds = self.end_ids.get(t, frozenset()) - seen
+                if kinds:
+                    seen |= kinds
+                    closes.append((g, trained, kinds))
+                    at.append(len(ids) + j)
             ids.extend(toks)
-            labels.extend(toks if flags.pop() else [IGNORE] * len(toks))
+            labels.extend(toks if trained else [IGNORE] * len(toks))
+        for pos, trained in zip(at, self.ends.flags(closes)):
+            labels[pos] = ids[pos] if trained else IGNORE
         return Encoded(ids, mask_media(labels, self.media_ids), self._tensors(images, audios))
 
     def prompt(self, conv: Conversation) -> dict[str, torch.Tensor]:

@@ -7,8 +7,10 @@ the first user message's text (a blank line between), ``drop`` removes it, ``err
 bad row. A family may also declare what a row *without* a system message means for inference
 (``missing_system_note``: a hub template that adds a default system prompt mmtune's encoding does
 not). Both transforms run this step on training rows and generation prompts alike, so ``predict``
-sees the text the rows were trained with. Each warning is logged once per transform, i.e. once per
-run in each process that preprocesses rows (and once per ``Predictor``), never once per row.
+sees the text the rows were trained with. The config's ``default_system_message`` is the system
+message of every conversation without one, added first, so the policy applies to it too. Each
+warning is logged once per transform, i.e. once per run in each process that preprocesses rows
+(and once per ``Predictor``), never once per row.
 """
 
 from __future__ import annotations
@@ -66,12 +68,14 @@ def drop_system(conv: Conversation) -> Conversation:
 class SystemStep:
     """Applies ``system_message_policy`` to one conversation at a time; built once per transform."""
 
-    def __init__(self, spec: SystemSpec, processor: Any, policy: str = "fold"):
+    def __init__(self, spec: SystemSpec, processor: Any, policy: str = "fold", default: str | None = None):
         if policy not in POLICIES:
             raise ConfigError(f"system_message_policy must be one of {', '.join(POLICIES)} (got {policy!r})")
         self.spec = spec
         self.processor = processor
         self.policy = policy
+        # The config's default_system_message: the system message of a conversation that has none.
+        self.default = default
         self._warned: set[str] = set()
 
     def _warn_once(self, key: str, msg: str, *args: Any) -> None:
@@ -81,6 +85,9 @@ class SystemStep:
 
     def __call__(self, conv: Conversation, training: bool = True) -> Conversation:
         """The conversation the transform encodes (``training``: a row, else a generation prompt)."""
+        if self.default is not None and not any(m.role == "system" for m in conv.messages):
+            # added here, where rows and prompts both pass, so predict prompts as the rows were trained
+            conv = Conversation([Message("system", [TextPart(self.default)]), *conv.messages])
         if not any(m.role == "system" for m in conv.messages):
             if training and self.spec.missing_system_note:
                 self._warn_once(

@@ -20,7 +20,7 @@ from typing import Any
 from mmtune.conversation import Conversation, MediaPart, Message, TextPart
 from mmtune.errors import ConfigError
 from mmtune.transforms.base import FamilySpec
-from mmtune.transforms.labels import is_trained
+from mmtune.transforms.labels import EndRules, is_trained
 
 
 @dataclass
@@ -100,13 +100,20 @@ class Renderer:
         return found if found >= 0 else len(self.render(msgs[: i + 1], conv_vars=conv_vars))
 
     def chunks(
-        self, conv: Conversation, train_on_inputs: bool = False, roles_to_train: tuple[str, ...] = ("assistant",)
+        self,
+        conv: Conversation,
+        train_on_inputs: bool = False,
+        roles_to_train: tuple[str, ...] = ("assistant",),
+        ends: EndRules | None = None,
     ) -> list[Chunk]:
+        """The row's chunks, each with its supervised flag. A message renders as its header, its content
+        and what closes it; ``ends`` says which end-of-turn tokens in that closing text are trained."""
         msgs = template_messages(self.family, conv)
         # Facts about the whole conversation (e.g. whether it has images): every prefix sees them.
         cvars = self.family.conversation_vars(conv)
         eot = self.family.eot_token
-        chunks: list[Chunk] = []
+        ends = ends or EndRules(eot, (eot,))
+        out = _Pieces(ends)
         prev = ""
 
         def take(full: str, what: str) -> str:
@@ -121,8 +128,7 @@ class Renderer:
             trained = is_trained(m, train_on_inputs, roles_to_train)
             if m.role == "assistant":
                 head_full = self.render(msgs[:i], True, cvars) if i else ""
-                head = take(head_full, f"the generation prompt before message {i}")
-                chunks.append(Chunk(head, train_on_inputs))
+                out.add(take(head_full, f"the generation prompt before message {i}"), train_on_inputs, (i, 0))
                 prev = head_full
                 full = self.render(msgs[: i + 1], conv_vars=cvars)
                 body = take(full, f"message {i}")
@@ -132,23 +138,72 @@ class Renderer:
                         f"the chat template does not end assistant turns with {eot!r} (family {self.family.id})"
                         f"{self._hint()}"
                     )
-                cut += len(eot)
-                chunks.append(Chunk(body[:cut], trained, m.media()))
-                if body[cut:]:
-                    chunks.append(Chunk(body[cut:], train_on_inputs))
+                out.add(body[:cut], trained, (i, 1), m.media())
+                out.closing(body[cut:], i, trained, train_on_inputs, (i, 1), (i, 2))
             else:
                 full = self.render(msgs[: i + 1], conv_vars=cvars)
                 text = take(full, f"message {i}")
-                start = self._content_start(msgs, i, cvars) - len(prev) if trained and not train_on_inputs else 0
+                split = trained and not train_on_inputs  # a header that is not trained while the content is
+                start = self._content_start(msgs, i, cvars) - len(prev) if split or not ends.plain else 0
                 # The role header (and a default system prompt a template may inject) is scaffolding.
                 # Media placed before the message's first text are rendered before that split, so
                 # they travel with the header (their tokens are never supervised either way).
                 media = m.media()
                 n_head = _media_before_text(m) if start else 0
-                chunks.append(Chunk(text[:start], train_on_inputs, media[:n_head]))
+                groups = ((i, 0), (i, 1), (i, 2)) if split else ((i, 1),) * 3  # unsplit: one chunk, as before
+                out.add(text[:start], trained and train_on_inputs, groups[0], media[:n_head])
                 body = text[start:]
-                cut = body.find(eot) + len(eot) if trained and not train_on_inputs and eot in body else len(body)
-                chunks.append(Chunk(body[:cut], trained, media[n_head:]))
-                chunks.append(Chunk(body[cut:], train_on_inputs))
+                found = ends.pattern.search(body)
+                cut = found.start() if found else len(body)
+                out.add(body[:cut], trained, groups[1], media[n_head:])
+                out.closing(body[cut:], i, trained, trained and train_on_inputs, groups[1], groups[2])
             prev = full
-        return [c for c in chunks if c.text]
+        return out.chunks()
+
+
+class _Pieces:
+    """A row's text pieces in order, each with its supervised flag (end tokens' flags decided once all
+    messages are known, for ``last``). Adjacent pieces of one group with one flag become one chunk: with
+    the default rules exactly the chunks of header, content up to its end token, and the rest."""
+
+    def __init__(self, ends: EndRules):
+        self.ends = ends
+        self.items: list[list[Any]] = []  # [text, supervised (None: an end token), media, group]
+        self.closes: list[tuple[int, bool, frozenset[str]]] = []  # per end token: message, trained, kinds
+
+    def add(self, text: str, supervised: bool | None, group: tuple[int, int], media: list | None = None) -> None:
+        self.items.append([text, supervised, list(media or []), group])
+
+    def closing(
+        self, text: str, i: int, trained: bool, rest: bool, first: tuple[int, int], after: tuple[int, int]
+    ) -> None:
+        """What follows message ``i``'s content: its end tokens, the first of each kind as Axolotl finds
+        them (the one right after the content in group ``first``, with the content), and the text around
+        them (flag ``rest``, group ``after``)."""
+        pos, seen = 0, set()
+        for found in self.ends.pattern.finditer(text):
+            kinds = self.ends.kinds(found.group()) - seen
+            if not kinds:
+                continue  # a later one of a kind already found: text like any other
+            seen |= kinds
+            if found.start() > pos:
+                self.add(text[pos : found.start()], rest, after)
+            self.add(found.group(), None, first if found.start() == 0 else after)
+            self.closes.append((i, trained, kinds))
+            pos = found.end()
+        if pos < len(text):
+            self.add(text[pos:], rest, after)
+
+    def chunks(self) -> list[Chunk]:
+        flags = iter(self.ends.flags(self.closes))
+        out: list[Chunk] = []
+        last_group = None
+        for text, supervised, media, group in self.items:
+            supervised = next(flags) if supervised is None else supervised
+            if out and group == last_group and out[-1].supervised == supervised:
+                out[-1].text += text
+                out[-1].media.extend(media)
+            else:
+                out.append(Chunk(text, supervised, media))
+            last_group = group
+        return [c for c in out if c.text]

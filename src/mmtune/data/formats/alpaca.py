@@ -44,6 +44,7 @@ def _history(row: dict[str, Any]) -> list[tuple[str, str]]:
 class AlpacaFormat(Format):
     name = "alpaca"
     priority = 2
+    message_rows = False  # instruction / input / output columns: no role names to map
 
     @classmethod
     def detect(cls, row: dict[str, Any]) -> bool:

@@ -41,9 +41,10 @@ def role_of(value: Any, field: str, roles: dict[str, Role] = ROLES) -> Role:
     return role
 
 
-def train_flag(m: dict[str, Any], field: str) -> bool | None:
-    """The per-message training override, if the message has one."""
-    for key in ("train", "training"):
+def train_flag(m: dict[str, Any], field: str, ctx: RowContext | None = None) -> bool | None:
+    """The per-message training override, if the message has one (in the key the dataset's
+    ``message_property_mappings`` names for ``train``, when it names one)."""
+    for key in (ctx.key("train", "train"),) if ctx is not None and ctx.mapped("train") else ("train", "training"):
         v = m.get(key)
         if v is not None:
             if not isinstance(v, bool):
@@ -80,15 +81,18 @@ class MessagesFormat(Format):
             )
         slots = Placeholders()
         kinds = tag_kinds(row)
+        role_key, content_key = ctx.key("role", "role"), ctx.key("content", "content")
+        roles = ctx.role_table(ROLES)
         messages = []
         for i, m in enumerate(raw):
             field = f"messages[{i}]"
             if not isinstance(m, dict):
                 raise DataError(
-                    f"message is a {type(m).__name__}, expected an object with 'role' and 'content'", field=field
+                    f"message is a {type(m).__name__}, expected an object with {role_key!r} and {content_key!r}",
+                    field=field,
                 )
-            role = role_of(m.get("role"), f"{field}.role")
-            parts = parse_content(m.get("content"), ctx, f"{field}.content", slots, kinds)
-            messages.append(Message(role, parts, train=train_flag(m, field)))
+            role = role_of(m.get(role_key), f"{field}.{role_key}", roles)
+            parts = parse_content(m.get(content_key), ctx, f"{field}.{content_key}", slots, kinds)
+            messages.append(Message(role, parts, train=train_flag(m, field, ctx)))
         slots.fill(messages, row, ctx)
         return Conversation(messages)

@@ -68,7 +68,8 @@ def parse_part(p: Any, ctx: RowContext, field: str, slots: Placeholders, tag_kin
     if isinstance(p, str):
         return slots.split_text(p, field, tag_kinds)
     if not isinstance(p, dict):
-        raise DataError(f"content part is a {type(p).__name__}, expected an object with a 'type'", field=field)
+        what = "null" if p is None else f"a {type(p).__name__}"  # JSON's word, not Python's NoneType
+        raise DataError(f"content part is {what}, expected an object with a 'type'", field=field)
     kind = p.get("type")
     if kind in ("text", "input_text", "output_text"):
         text = p.get("text")
@@ -101,7 +102,7 @@ def _media_part(kind: Modality, p: dict[str, Any], ctx: RowContext, field: str, 
     sr = p.get("sampling_rate")
     if not sources:
         index = p.get("index")
-        if index is not None and not isinstance(index, int):
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):  # True is not 1
             raise DataError(
                 f"{kind} part 'index' is a {type(index).__name__}, expected an integer", field=f"{field}.index"
             )
@@ -158,6 +159,8 @@ def _file_part(p: dict[str, Any], field: str) -> MediaPart:
         return MediaPart(modality_of(name, field), MediaRef(base64=data, mime=mime_of_name(name)))
     if isinstance(url, str) and is_url(url):
         return MediaPart(modality_of(url, field), MediaRef(url=url))
+    if isinstance(url, str) and url.strip():  # not "has no file_url": it has one, of a kind never fetched
+        raise DataError(f"file part 'file_url' {url[:80]!r} is not an http(s) URL", field=field)
     if value.get("file_id") is not None:
         raise DataError(
             "file part refers to an uploaded 'file_id', which cannot be read offline; embed 'file_data'", field=field

@@ -15,7 +15,7 @@ from typing import Any
 from mmtune.conversation import Conversation, MediaPart, Message, Part
 from mmtune.data.formats import register
 from mmtune.data.formats.base import Format, RowContext
-from mmtune.data.formats.messages import role_of, train_flag
+from mmtune.data.formats.messages import ROLES, role_of, train_flag
 from mmtune.data.formats.parts import parse_content, system_column
 from mmtune.data.formats.placeholders import Placeholders, tag_kinds
 from mmtune.data.formats.refs import media_ref, modality_of
@@ -59,8 +59,10 @@ def _side(
                 raise DataError(
                     f"message is a {type(m).__name__}, expected an object with 'role' and 'content'", field=field
                 )
-            parts = parse_content(m.get("content"), ctx, f"{field}.content", slots, kinds)
-            out.append(Message(role_of(m.get("role"), f"{field}.role"), parts, train=train_flag(m, field)))
+            role_key, content_key = ctx.key("role", "role"), ctx.key("content", "content")
+            parts = parse_content(m.get(content_key), ctx, f"{field}.{content_key}", slots, kinds)
+            role = role_of(m.get(role_key), f"{field}.{role_key}", ctx.role_table(ROLES))
+            out.append(Message(role, parts, train=train_flag(m, field, ctx)))
         return out
     if value is None or value == []:
         raise DataError(f"{column!r} is empty", field=column)

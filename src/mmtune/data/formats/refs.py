@@ -66,7 +66,8 @@ def modality_of(value: str, field: str) -> Modality:
 
 
 def is_url(value: str) -> bool:
-    return value.startswith(("http://", "https://"))
+    """http(s) URLs, the scheme in any case (``HTTP://`` is the same URL)."""
+    return value[:8].lower().startswith(("http://", "https://"))
 
 
 def media_ref(value: Any, ctx: RowContext, field: str, sampling_rate: int | None = None) -> MediaRef:

@@ -17,7 +17,7 @@ from typing import Any
 from mmtune.conversation import Conversation, Message, Role
 from mmtune.data.formats import register
 from mmtune.data.formats.base import Format, RowContext
-from mmtune.data.formats.messages import role_of
+from mmtune.data.formats.messages import role_of, train_flag
 from mmtune.data.formats.parts import system_column
 from mmtune.data.formats.placeholders import Placeholders, tag_kinds
 from mmtune.errors import DataError
@@ -75,20 +75,27 @@ class ShareGPTFormat(Format):
         slots = Placeholders()
         kinds = tag_kinds(row)
         messages: list[Message] = system_column(row)
+        roles = ctx.role_table(ROLES)
         for i, t in enumerate(turns):
             field = f"{col}[{i}]"
             if not isinstance(t, dict):
                 raise DataError(
                     f"turn is a {type(t).__name__}, expected an object with 'from' and 'value'", field=field
                 )
-            who, text = (t.get("from"), t.get("value")) if "from" in t else (t.get("role"), t.get("content"))
+            # name the keys the turn uses: a role/content turn told about 'from' would look for the wrong key
+            who_key, text_key = ("from", "value") if "from" in t or "role" not in t else ("role", "content")
+            who_key, text_key = ctx.key("role", who_key), ctx.key("content", text_key)  # the dataset's mappings
+            who, text = t.get(who_key), t.get(text_key)
             if who is None:
-                raise DataError("turn has no 'from'", field=field)
-            role = role_of(who, f"{field}.from", ROLES)
+                raise DataError(f"turn has no {who_key!r}", field=field)
+            role = role_of(who, f"{field}.{who_key}", roles)
             if text is None:
                 text = ""
             if not isinstance(text, str):
-                raise DataError(f"'value' is a {type(text).__name__}, expected a string", field=f"{field}.value")
-            messages.append(Message(role, slots.split_text(text, f"{field}.value", kinds)))
+                raise DataError(
+                    f"{text_key!r} is a {type(text).__name__}, expected a string", field=f"{field}.{text_key}"
+                )
+            train = train_flag(t, field, ctx) if ctx.mapped("train") else None
+            messages.append(Message(role, slots.split_text(text, f"{field}.{text_key}", kinds), train=train))
         slots.fill(messages, row, ctx)
         return Conversation(messages)

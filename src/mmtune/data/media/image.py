@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,12 @@ _RESAMPLE = {
     "lanczos": Image.Resampling.LANCZOS,
     "nearest": Image.Resampling.NEAREST,
 }
+
+
+def _why(e: Exception) -> str:
+    """Pillow's reason without the object it was given: "cannot identify image file
+    <_io.BytesIO object at 0x7f...>" would make the same bad row's reason differ on every run."""
+    return re.sub(r"\s*<[^<>]* object at 0x[0-9a-f]+>", "", str(e))
 
 
 @contextlib.contextmanager
@@ -107,7 +114,7 @@ def open_image(src: Source, settings: MediaSettings, kind: str = "image", budget
         with _own_pixel_limit():
             img = Image.open(src.file())
     except Exception as e:  # Pillow raises many types; the user needs one clear message
-        raise DataError(f"{kind} {src.name} could not be decoded ({type(e).__name__}: {e})") from None
+        raise DataError(f"{kind} {src.name} could not be decoded ({type(e).__name__}: {_why(e)})") from None
     w, h = img.size
     if w * h > settings.max_image_pixels or (budget is not None and w * h > budget):
         with contextlib.suppress(Exception):  # a JPEG draft cannot be set: the size check decides
@@ -159,7 +166,7 @@ def finish_image(img: Image.Image, name: str, settings: MediaSettings, kind: str
     except DataError:
         raise
     except Exception as e:
-        raise DataError(f"{kind} {name} could not be decoded ({type(e).__name__}: {e})") from None
+        raise DataError(f"{kind} {name} could not be decoded ({type(e).__name__}: {_why(e)})") from None
     if settings.image_size is not None and kind == "image":
         img = img.resize(settings.image_size, _RESAMPLE[settings.resample])
     return img

@@ -41,13 +41,18 @@ def get_family(family_id: str) -> type[Family]:
     return fams[family_id]
 
 
-def family_for_model_type(model_type: str, vision_type: str | None = None) -> type[Family]:
-    """The family claiming ``model_type``. A family may claim ``"<model_type>/<vision model_type>"``
-    (Pixtral checkpoints are ``llava`` with a ``pixtral`` vision tower); that beats a bare model type."""
-    if vision_type:
-        for fam in all_families().values():
-            if f"{model_type}/{vision_type}" in fam.model_types:
-                return fam
+def family_for_model_type(
+    model_type: str, vision_type: str | None = None, text_type: str | None = None
+) -> type[Family]:
+    """The family claiming ``model_type``. A family may claim ``"<model_type>/<sub-config model_type>"``:
+    Pixtral checkpoints are ``llava`` with a ``pixtral`` vision tower, Ministral 3 and Mistral Small 4 are
+    ``mistral3`` with a ``ministral3`` / ``mistral4`` language model. Such a claim (vision tower first)
+    beats a bare model type."""
+    for sub in (vision_type, text_type):
+        if sub:
+            for fam in all_families().values():
+                if f"{model_type}/{sub}" in fam.model_types:
+                    return fam
     for fam in all_families().values():
         if model_type in fam.model_types:
             return fam
@@ -63,9 +68,11 @@ def family_for_checkpoint(path: str) -> type[Family]:
         # mmtune's tiny checkpoints record which recipe made them (mistral_small_3_1 vs magistral)
         if cfg.get("mmtune_family") in all_families():
             return get_family(cfg["mmtune_family"])
-        vision = cfg.get("vision_config")
+        vision, text = cfg.get("vision_config"), cfg.get("text_config")
         return family_for_model_type(
-            cfg.get("model_type", "?"), vision.get("model_type") if isinstance(vision, dict) else None
+            cfg.get("model_type", "?"),
+            vision.get("model_type") if isinstance(vision, dict) else None,
+            text.get("model_type") if isinstance(text, dict) else None,
         )
     try:
         from transformers import AutoConfig
@@ -76,4 +83,8 @@ def family_for_checkpoint(path: str) -> type[Family]:
             f"base_model {path!r} is neither a local checkpoint folder "
             f"nor loadable from the hub ({e.__class__.__name__})"
         ) from None
-    return family_for_model_type(cfg.model_type, getattr(getattr(cfg, "vision_config", None), "model_type", None))
+    return family_for_model_type(
+        cfg.model_type,
+        getattr(getattr(cfg, "vision_config", None), "model_type", None),
+        getattr(getattr(cfg, "text_config", None), "model_type", None),
+    )

@@ -46,6 +46,11 @@ def video_metadata(clip: Any) -> dict:
     }
 
 
+def _indices(layers: list[int] | None) -> str:
+    """A regex fragment for the layer numbers ``layers`` (any number when None)."""
+    return r"\d+" if layers is None else "(" + "|".join(str(i) for i in layers) + ")"
+
+
 class Family:
     """Defaults and hooks; subclasses describe one architecture family."""
 
@@ -81,6 +86,10 @@ class Family:
     # What a training row without a system message means for inference on this family (e.g. the hub's
     # Jinja template adds a default system prompt that mmtune's encoding does not); warned once per run.
     missing_system_note: ClassVar[str] = ""
+    # The hub's checkpoints encode chats with mistral-common (tekken.json) and so does mmtune: a config
+    # asking for another encoding (``tokenizer_use_mistral_common: false``) would train a format the
+    # model is never prompted with, and is refused.
+    mistral_common: ClassVar[bool] = False
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -114,7 +123,9 @@ class Family:
     # -- module groups ---------------------------------------------------------------------------
     @classmethod
     def group_of(cls, name: str) -> str:
-        """Which group a parameter belongs to: 'vision', 'projector' or 'language'."""
+        """Which group a parameter belongs to: 'vision', 'projector' or 'language'. A name inside a
+        peft model (``base_model.model.`` first) belongs where the wrapped module's name does."""
+        name = name.removeprefix("base_model.model.")
         if re.search(cls.vision_pattern, name):
             return "vision"
         if re.search(cls.projector_pattern, name):
@@ -122,14 +133,17 @@ class Family:
         return "language"
 
     @classmethod
-    def default_lora_targets(cls) -> str:
-        """A regex peft matches on full module names: the LM's attention and MLP projections."""
-        return rf"^{re.escape(cls.language_prefix)}\.layers\.\d+\.{cls.lora_modules}$"
+    def default_lora_targets(cls, layers: list[int] | None = None) -> str:
+        """A regex peft matches on full module names: the LM's attention and MLP projections (of the
+        ``layers`` given: peft cannot restrict a regex to layers itself)."""
+        return rf"^{re.escape(cls.language_prefix)}\.layers\.{_indices(layers)}\.{cls.lora_modules}$"
 
     @classmethod
-    def lora_linear_targets(cls) -> str:
-        """Every linear layer of the language model (``lora_target_linear: true``)."""
-        return rf"^{re.escape(cls.language_prefix)}\.layers\.{cls.linear_modules}$"
+    def lora_linear_targets(cls, layers: list[int] | None = None) -> str:
+        """Every linear layer of the language model (``lora_target_linear: true``), of ``layers`` if given."""
+        if layers is None:
+            return rf"^{re.escape(cls.language_prefix)}\.layers\.{cls.linear_modules}$"
+        return rf"^{re.escape(cls.language_prefix)}\.layers\.{_indices(layers)}\.{cls.linear_modules}$"
 
     # -- rendering & encoding (hooks the transforms call) -------------------------------------------------------------
     @classmethod
