@@ -342,12 +342,22 @@ def test_train_on_eot_decides_the_eot_tokens_and_train_on_eos_the_models_own(qwe
     ("top", "dataset", "message"),
     [
         ({"eot_tokens": ["<|im_end|>"]}, {"train_on_eot": "all"}, "train_on_eos \\(turn\\) and train_on_eot \\(all\\)"),
-        ({"eot_tokens": ["[/INST]"]}, {}, "'\\[/INST\\]' is .* tokens of this tokenizer"),
+        ({"eot_tokens": ["<|im_start|>assistant"]}, {}, "'<\\|im_start\\|>assistant' is 4 tokens of this tokenizer"),
     ],
 )
 def test_eot_tokens_that_cannot_work_stop_before_any_row(qwen, tmp_path, top, dataset, message):
     with pytest.raises(ConfigError, match=message):
         encode(qwen, tmp_path, [CHAT], dataset, **top)
+
+
+def test_an_eot_token_the_chat_format_never_writes_is_ignored_with_a_warning(qwen, tmp_path, caplog):
+    """Axolotl's rule: a token copied from another family's config ('[/INST]' for Qwen) is skipped."""
+    plain, _ = encode(qwen, tmp_path / "a", [CHAT], {})
+    with caplog.at_level("WARNING", logger="mmtune"):
+        other, _ = encode(qwen, tmp_path / "b", [CHAT], {}, eot_tokens=["[/INST]"])
+    assert [r["input_ids"] for r in other] == [r["input_ids"] for r in plain]
+    assert [r["labels"] for r in other] == [r["labels"] for r in plain]
+    assert "eot_tokens: '[/INST]' never appears in this model's chat format; ignored" in caplog.text
 
 
 def test_mistral_common_rows_follow_train_on_eos_and_eot_tokens(tiny_ckpt, tmp_path):

@@ -71,3 +71,30 @@ def test_checkpoint_template_with_wrapped_video(tiny_ckpt, tmp_path):
     )
     assert bare["input_ids"].tolist() == wrapped["input_ids"].tolist()
     assert layout(proc.tokenizer, wrapped["input_ids"][0].tolist()).count("<|vision_start|>") == 2
+
+
+def test_axolotls_qwen2_vl_template_name_is_refused_saying_why(tiny_ckpt, tmp_path):
+    """Axolotl's docs pair Qwen3-VL with chat_template: qwen2_vl. The two render differently: the
+    Qwen2-VL template opens a conversation without a system message with its default system turn."""
+    import pytest
+    from family_checks import tiny_config, write_jsonl
+
+    from mmtune.errors import ConfigError
+    from mmtune.models.families import get_family
+    from mmtune.preprocess.settings import settings_from_config
+
+    data = write_jsonl(tmp_path / "d.jsonl", [{"messages": []}])
+    with pytest.raises(ConfigError) as e:
+        settings_from_config(tiny_config(tiny_ckpt("qwen3_vl"), data, tmp_path, chat_template="qwen2_vl"))
+    assert str(e.value) == (
+        "chat_template 'qwen2_vl' does not fit model family 'qwen3_vl': "
+        + get_family("qwen3_vl").foreign_template_names["qwen2_vl"]
+        + "; names that fit: qwen3_vl, tokenizer_default"
+    )
+    from jinja2 import Template
+
+    chat = [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+    qwen2 = Template(get_family("qwen2_vl").chat_template).render(messages=chat, add_generation_prompt=True)
+    qwen3 = Template(get_family("qwen3_vl").chat_template).render(messages=chat, add_generation_prompt=True)
+    assert qwen2.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
+    assert qwen3 == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"

@@ -296,3 +296,91 @@ def test_tokenizer_use_mistral_common(tmp_path, caplog):
         ]
         * 2
     )
+
+
+# -- attention kernels and transformers-4 module names --------------------------------------------------
+
+
+def test_a_part_without_the_kernel_falls_back_to_eager(tiny_ckpt, caplog):
+    """Gemma 4's audio encoder has no sdpa kernel in transformers: the rest keeps sdpa."""
+    from mmtune.models import attention
+    from mmtune.models.families import get_family
+    from mmtune.models.loading import load_model
+
+    attention._resolve.cache_clear()  # said once per process: an earlier test may have said it
+    with caplog.at_level("WARNING", logger="mmtune"):
+        model = load_model(str(tiny_ckpt("gemma4")), get_family("gemma4"), attn="sdpa")
+    assert model.config.text_config._attn_implementation == "sdpa"
+    assert model.config.vision_config._attn_implementation == "sdpa"
+    assert model.config.audio_config._attn_implementation == "eager"
+    assert "Gemma4AudioModel does not support an attention implementation" in caplog.text
+    assert "that part (audio_config) uses eager attention" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("impl", "message"),
+    [
+        (
+            "flex_attention",
+            "attn_implementation 'flex_attention' trains only on a CUDA GPU (torch's FlexAttention has no backward "
+            "pass on CPU); use attn_implementation: sdpa on this machine",
+        ),
+        (
+            "flash_attention_2",
+            "attn_implementation 'flash_attention_2' needs the flash_attn package and a CUDA GPU, not found on this "
+            "machine; use attn_implementation: sdpa (or remove the key)",
+        ),
+        (
+            "flash_attn",
+            "attn_implementation 'flash_attn' is not an attention kernel transformers knows; use eager, sdpa, "
+            "flash_attention_2, flash_attention_3, flex_attention or a kernels-hub path",
+        ),
+    ],
+)
+def test_kernels_this_machine_cannot_run_are_refused_before_preprocessing(tiny_ckpt, tmp_path, impl, message):
+    from family_checks import tiny_config, write_jsonl
+
+    from mmtune.preprocess.validate import validate
+
+    data = write_jsonl(tmp_path / "d.jsonl", [{"messages": []}])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, attn_implementation=impl)
+    with pytest.raises(ConfigError) as e:
+        validate(cfg)
+    assert str(e.value) == message
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_a_lora_regex_written_for_transformers_4_names_is_honoured(tiny_ckpt, tmp_path, caplog):
+    """Axolotl's Voxtral example names 'language_model.model.layers...' (transformers 4); today the
+    modules are 'model.language_model.layers...'. transformers' own renaming rules translate it."""
+    from family_checks import tiny_config, write_jsonl
+
+    from mmtune.models.families import get_family
+    from mmtune.models.loading import apply_training_mode, load_model
+
+    old = r"language_model.model.layers.[\d]+.(mlp|self_attn).(up|down|gate|q|k|v|o)_proj"
+    data = write_jsonl(tmp_path / "d.jsonl", [{"messages": []}])
+    cfg = tiny_config(tiny_ckpt("voxtral"), data, tmp_path, lora_target_modules=old)
+    fam = get_family("voxtral")
+    from mmtune.models import lora
+
+    lora._warned.clear()  # said once per process: an earlier test may have said it
+    with caplog.at_level("WARNING", logger="mmtune"):
+        model = apply_training_mode(load_model(cfg.base_model, fam), cfg, fam)
+    wrapped = sorted(n.removeprefix("base_model.model.") for n, m in model.named_modules() if hasattr(m, "lora_A"))
+    assert wrapped == [
+        f"model.language_model.layers.{i}.{part}"
+        for i in range(2)
+        for part in [
+            "mlp.down_proj",
+            "mlp.gate_proj",
+            "mlp.up_proj",
+            "self_attn.k_proj",
+            "self_attn.o_proj",
+            "self_attn.q_proj",
+            "self_attn.v_proj",
+        ]
+    ]
+    assert "names modules as transformers 4 did; matching today's names with 'model.language_model.layers" in (
+        caplog.text
+    )

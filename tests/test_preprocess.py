@@ -247,3 +247,34 @@ def test_a_replaced_or_new_media_file_is_preprocessed_again(tiny_ckpt, tmp_path,
     assert not third.reused and (third.report.kept, third.report.dropped) == (2, 0)
     assert prepare(cfg, settings, processor=proc).reused
     assert not prepare(cfg, settings, processor=proc, rebuild=True).reused
+
+
+def test_a_file_replaced_with_the_same_size_and_time_is_caught_by_its_content(tiny_ckpt, tmp_path, monkeypatch):
+    """``cp -p`` or ``rsync -t`` can replace an image keeping its size and time: small files are
+    compared by content on every reuse, larger ones with --verify."""
+    import os
+
+    from mmtune.preprocess import cache
+
+    path = tmp_path / "imgs/a.png"
+    path.parent.mkdir(parents=True)
+    Image.new("RGB", (56, 56), "red").save(path, compress_level=0)  # stored: the size is the same for any color
+    data = write_jsonl(tmp_path / "data.jsonl", [_row()])
+    cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path)
+    settings, proc = settings_from_config(cfg)
+    prepare(cfg, settings, processor=proc)
+
+    def replace_keeping_size_and_time(color: str) -> None:
+        st = os.stat(path)
+        raw = path.read_bytes()
+        Image.new("RGB", (56, 56), color).save(path, compress_level=0)
+        new = path.read_bytes()
+        assert len(new) == len(raw), "the test needs a same-size replacement"
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    replace_keeping_size_and_time("blue")
+    assert not prepare(cfg, settings, processor=proc).reused  # a small file: its content is compared
+    monkeypatch.setattr(cache, "SMALL_FILE", 0)  # as if the image were large
+    replace_keeping_size_and_time("green")
+    assert prepare(cfg, settings, processor=proc).reused  # size and time alone cannot tell
+    assert not prepare(cfg, settings, processor=proc, verify=True).reused

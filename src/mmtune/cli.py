@@ -65,7 +65,7 @@ def cmd_preprocess(a: argparse.Namespace) -> int:
 
     cfg = load_config(a.config)
     settings, processor = settings_from_config(cfg)
-    prep = prepare(cfg, settings, processor=processor, rebuild=a.rebuild)
+    prep = prepare(cfg, settings, processor=processor, rebuild=a.rebuild, verify=a.verify)
     st = prep.stats()
     print(("reused cached preprocessing: " if prep.reused else "preprocessed: ") + str(prep.cache_dir))
     for k, v in st.items():
@@ -99,7 +99,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg = cfg.model_copy(
             update={"resume_from_checkpoint": True if a.resume == "latest" else str(Path(a.resume).resolve())}
         )
-    result = train(cfg, rebuild=a.rebuild)
+    result = train(cfg, rebuild=a.rebuild, verify=a.verify)
     print(json.dumps(result.metrics, indent=2))
     print(f"saved to {result.output_dir}")
     return 0
@@ -158,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--rebuild", "--no-cache", action="store_true", help="preprocess again even when the cache is current"
     )
     s.add_argument(
+        "--verify",
+        action="store_true",
+        help="before reusing the cache, compare every media file's content too (not only size and time)",
+    )
+    s.add_argument(
         "--resume",
         nargs="?",
         const="latest",
@@ -171,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config")
     s.add_argument(
         "--rebuild", "--no-cache", action="store_true", help="preprocess again even when the cache is current"
+    )
+    s.add_argument(
+        "--verify",
+        action="store_true",
+        help="before reusing the cache, compare every media file's content too (not only size and time)",
     )
     s.set_defaults(fn=cmd_preprocess)
 

@@ -52,7 +52,15 @@ def check_split(cfg: Config, rows: int) -> None:
         raise ConfigError(f"val_set_size {cfg.val_set_size:g} leaves no training rows (of {rows} kept)")
 
 
+def check_evaluation(cfg: Config) -> None:
+    """Keys that act on evaluation results need held-out rows."""
+    for key in ("load_best_model_at_end", "early_stopping_patience"):
+        if getattr(cfg, key) and not cfg.val_set_size:
+            raise ConfigError(f"{key} needs evaluation: set val_set_size (no rows are held out)")
+
+
 def preflight(cfg: Config) -> None:
     """Every check that needs neither the data rows nor a model."""
     check_paths(cfg)
     check_optimizer(cfg)
+    check_evaluation(cfg)

@@ -289,7 +289,7 @@ CASES: list[Case] = [
       "unsupported URL scheme 'gopher' in 'gopher://example.com/a.png' (use http(s), a data URI or a file name)"),
     C("oai-image-url-private", M(U("?", image_url("http://192.168.1.1/cam.jpg")), A()), "image[0]",
       "URL 'http://192.168.1.1/cam.jpg' refused: 192.168.1.1 " + PRIVATE.format(ip="192.168.1.1")),
-    C("oai-image-url-broken-pdf", M(U("?", image_url("data:application/pdf;base64,bm90IGEgcGRm")), A()), "",
+    C("oai-image-url-broken-pdf", M(U("?", image_url("data:application/pdf;base64,bm90IGEgcGRm")), A()), "document[0]",
       "document data URI (data:application/pdf;base64,bm...) could not be opened as a PDF " + PDFIUM),
     C("oai-input-audio-no-data", M(U("?", {"type": "input_audio", "input_audio": {"format": "wav"}}), A()),
       "messages[0].content[0]", "input_audio part has no base64 'data' (expected {'input_audio': {'data': ..., "
@@ -311,37 +311,45 @@ CASES: list[Case] = [
       "file part has neither 'file_data' nor 'file_url'"),
     C("oai-file-url-ftp", M(U("?", {"type": "file", "file": {"file_url": "ftp://example.com/a.pdf"}}), A()),
       "messages[0].content[0]", "file part 'file_url' 'ftp://example.com/a.pdf' is not an http(s) URL"),
-    C("oai-file-url-loopback", M(U("?", {"type": "file", "file": {"file_url": "http://127.0.0.1/a.pdf"}}), A()), "",
+    C("oai-file-url-loopback", M(U("?", {"type": "file", "file": {"file_url": "http://127.0.0.1/a.pdf"}}), A()),
+      "document[0]",
       "URL 'http://127.0.0.1/a.pdf' refused: 127.0.0.1 " + PRIVATE.format(ip="127.0.0.1")),
     C("oai-input-image-private", M(U("?", {"type": "input_image", "image_url": "http://10.0.0.1/a.png"}), A()),
       "image[0]", "URL 'http://10.0.0.1/a.png' refused: 10.0.0.1 " + PRIVATE.format(ip="10.0.0.1")),
     C("oai-input-file-bad-base64", M(U("?", {"type": "input_file", "file_data": "data:application/pdf;base64,%%"}),
-      A()), "", "document data URI (data:application/pdf;base64,%%...) is not valid base64"),
+      A()), "document[0]", "document data URI (data:application/pdf;base64,%%...) is not valid base64"),
     C("oai-file-latin1-text",
-      M(U("?", {"type": "file", "file": {"file_data": f"data:text/plain;base64,{LATIN64}"}}), A()), "",
+      M(U("?", {"type": "file", "file": {"file_data": f"data:text/plain;base64,{LATIN64}"}}), A()), "document[0]",
       "document data URI (data:text/plain;base64,Y2Fm6Q=...) is not UTF-8 text (unexpected end of data at byte 3)"),
-    C("oai-file-bad-pdf", M(U("?", {"type": "file", "file": {"file_data": TEXT64, "filename": "r.pdf"}}), A()), "",
+    C("oai-file-bad-pdf", M(U("?", {"type": "file", "file": {"file_data": TEXT64, "filename": "r.pdf"}}), A()),
+      "document[0]",
       "document base64 data (28 chars) could not be opened as a PDF " + PDFIUM),
     # -- chat_template, documents, video, audio ----------------------------------------------------
-    C("doc-missing", M(U("?", part("document", path="gone.pdf")), A()), "", "document 'gone.pdf' not found (looked "
+    C("doc-missing", M(U("?", part("document", path="gone.pdf")), A()),
+      "document[0]", "document 'gone.pdf' not found (looked "
       "in <DATA>)"),
-    C("doc-zero-size-pdf", M(U("?", part("document", path="empty.pdf")), A()), "", "document 'empty.pdf' could not be "
+    C("doc-zero-size-pdf", M(U("?", part("document", path="empty.pdf")), A()),
+      "document[0]", "document 'empty.pdf' could not be "
       "opened as a PDF " + PDFIUM),
-    C("doc-corrupt-pdf", M(U("?", part("document", path="broken.pdf")), A()), "", "document 'broken.pdf' could not be "
+    C("doc-corrupt-pdf", M(U("?", part("document", path="broken.pdf")), A()),
+      "document[0]", "document 'broken.pdf' could not be "
       "opened as a PDF " + PDFIUM),
-    C("doc-latin1-txt", M(U("?", part("document", path="latin1.txt")), A()), "", "document 'latin1.txt' is not UTF-8 "
+    C("doc-latin1-txt", M(U("?", part("document", path="latin1.txt")), A()),
+      "document[0]", "document 'latin1.txt' is not UTF-8 "
       "text (invalid continuation byte at byte 3)"),
-    C("doc-docx", M(U("?", part("document", path="report.docx")), A()), "", "document 'report.docx' is neither a "
+    C("doc-docx", M(U("?", part("document", path="report.docx")), A()),
+      "document[0]", "document 'report.docx' is neither a "
       "PDF, a text file nor an image"),
-    C("doc-escapes-folder", M(U("?", part("document", path="../secret.png")), A()), "", "document '../secret.png' "
+    C("doc-escapes-folder", M(U("?", part("document", path="../secret.png")), A()),
+      "document[0]", "document '../secret.png' "
       "refused: a relative media name must stay inside <DATA>"),
-    C("doc-absolute-outside-roots", M(U("?", part("document", path="/etc/hostname")), A()), "",
+    C("doc-absolute-outside-roots", M(U("?", part("document", path="/etc/hostname")), A()), "document[0]",
       "document '/etc/hostname' refused: absolute media paths must lie under media_roots (<ROOT>/roots)"),
-    C("doc-bad-base64", M(U("?", part("document", base64="%%%", mime="application/pdf")), A()), "",
+    C("doc-bad-base64", M(U("?", part("document", base64="%%%", mime="application/pdf")), A()), "document[0]",
       "document base64 data (3 chars) is not valid base64"),
-    C("doc-markdown-latin1", M(U("?", part("document", base64=LATIN64, mime="text/markdown")), A()), "",
+    C("doc-markdown-latin1", M(U("?", part("document", base64=LATIN64, mime="text/markdown")), A()), "document[0]",
       "document base64 data (8 chars) is not UTF-8 text (unexpected end of data at byte 3)"),
-    C("doc-url-loopback", M(U("?", part("document", url="http://127.0.0.1/a.pdf")), A()), "",
+    C("doc-url-loopback", M(U("?", part("document", url="http://127.0.0.1/a.pdf")), A()), "document[0]",
       "URL 'http://127.0.0.1/a.pdf' refused: 127.0.0.1 " + PRIVATE.format(ip="127.0.0.1")),
     C("video-missing", M(U("?", part("video", path="gone.mp4")), A()), "video[0]", "video 'gone.mp4' not found "
       "(looked in <DATA>)"),
@@ -489,7 +497,8 @@ CASES: list[Case] = [
     PC("csv-file-private-url", ["What?", "Red.", "http://127.0.0.1:9/a.png"], "image[0]",
        "URL 'http://127.0.0.1:9/a.png' refused: 127.0.0.1 " + PRIVATE.format(ip="127.0.0.1")),
     PC("csv-file-audio", ["Listen.", "A tone.", "tone.wav"], "audio", NOT_AUDIO),
-    PC("csv-file-corrupt-pdf", ["Read.", "Done.", "broken.pdf"], "", "document 'broken.pdf' could not be opened as a "
+    PC("csv-file-corrupt-pdf", ["Read.", "Done.", "broken.pdf"],
+      "document[0]", "document 'broken.pdf' could not be opened as a "
        "PDF " + PDFIUM),
     PC("csv-not-utf8", b"prompt,completion\nHi,Hello.\ncaf\xe9,ok\n", "", "data/csv-not-utf8.csv: line 3 is not UTF-8 "
        "text (invalid continuation byte at byte 31); save the file as UTF-8", row=None),

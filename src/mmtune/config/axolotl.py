@@ -27,7 +27,6 @@ _PACKING = "a sample-packing setting; mmtune pads each batch instead (same loss,
 _EVAL_EXTRAS = "an evaluation extra (benchmarks, sample generation) mmtune does not run yet"
 _RUNTIME = "a run-time housekeeping option with no effect on the trained model"
 _PREPROCESS = "a dataset preparation option; mmtune always preprocesses and caches every dataset"
-_PENDING = "not acted on yet (being added)"
 _MERGE = "merging the adapter is `mmtune merge` (not yet available); the adapter is saved as is"
 
 WITHOUT_EFFECT: dict[str, str] = {
@@ -103,6 +102,8 @@ WITHOUT_EFFECT: dict[str, str] = {
         "pretraining_sample_concatenation",
     ),
     **_group(_MERGE, "merge_lora merge_method"),
+    # Not in Axolotl's schema, which ignores it, but carried by Axolotl's own PaddleOCR-VL example.
+    "full_finetune": "not an Axolotl setting (Axolotl ignores it); full fine-tuning is `adapter` left empty",
 }
 
 # Keys whose absence here would train a different model than the config asks for: refused when

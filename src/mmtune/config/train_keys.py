@@ -81,10 +81,17 @@ class TrainKeys(Strict):
     )
     logging_steps: int = Field(10, gt=0, description="Log loss every this many steps (TensorBoard + console).")
     save_steps: float | None = Field(
-        None, gt=0, description="Save a resumable checkpoint every this many steps (below 1: a fraction of all steps)."
+        None,
+        gt=0,
+        description="Save a resumable checkpoint every this many steps (below 1: a fraction of all steps). "
+        "With neither save key: once per epoch, as Axolotl.",
     )
-    saves_per_epoch: int | None = Field(None, gt=0, description="Save a checkpoint this many times per epoch.")
-    save_total_limit: int | None = Field(None, gt=0, description="Keep only the newest N checkpoints.")
+    saves_per_epoch: int | None = Field(
+        None, ge=0, description="Save a checkpoint this many times per epoch (0: only the final save)."
+    )
+    save_total_limit: int | None = Field(
+        None, gt=0, description="Keep only the newest N checkpoints (default 4, as Axolotl)."
+    )
     save_only_model: bool = Field(
         False, description="Checkpoints without optimizer and scheduler state (smaller; cannot resume exactly)."
     )
@@ -94,7 +101,7 @@ class TrainKeys(Strict):
         gt=0,
         description="Evaluate every this many steps (below 1: a fraction of all steps; default: each epoch).",
     )
-    evals_per_epoch: int | None = Field(None, gt=0, description="Evaluate this many times per epoch.")
+    evals_per_epoch: int | None = Field(None, ge=0, description="Evaluate this many times per epoch (0: never).")
     eval_batch_size: int | None = Field(None, gt=0, description="Rows per device per evaluation step.")
     load_best_model_at_end: bool = Field(
         False, description="At the end, load the checkpoint with the best metric_for_best_model (needs evaluation)."

@@ -113,12 +113,21 @@ def _expand(part: MediaPart, settings: MediaSettings) -> list[Part]:
 
 
 def expand_documents(conv: Conversation, settings: MediaSettings) -> Conversation:
-    """Replace every ``document`` part, in place, by page images or a text part."""
+    """Replace every ``document`` part, in place, by page images or a text part; an error names
+    the document it came from (``document[1]``), as media errors name theirs."""
+    n = -1
     for msg in conv.messages:
         if not any(isinstance(p, MediaPart) and p.type == "document" for p in msg.parts):
             continue
         parts: list[Part] = []
         for p in msg.parts:
-            parts.extend(_expand(p, settings) if isinstance(p, MediaPart) and p.type == "document" else [p])
+            if not (isinstance(p, MediaPart) and p.type == "document"):
+                parts.append(p)
+                continue
+            n += 1
+            try:
+                parts.extend(_expand(p, settings))
+            except DataError as e:
+                raise DataError(e.reason, field=e.field or f"document[{n}]") from None
         msg.parts = parts
     return conv

@@ -12,6 +12,7 @@ import torch
 from mmtune.config import Config
 from mmtune.config.model_keys import unfrozen_pattern
 from mmtune.errors import ConfigError
+from mmtune.models.attention import attention_for
 from mmtune.models.families.base import Family
 from mmtune.models.lora import apply_lora, check_adapter_dir, check_lora_targets
 
@@ -60,7 +61,14 @@ def check_attention(cfg: Config) -> None:
     """An attention kernel that cannot run here is refused before anything is loaded, naming what
     is missing (transformers would fail later, after preprocessing, with an import error)."""
     impl = cfg.attn_implementation
-    if not impl or impl in ("eager", "sdpa", "flex_attention"):
+    if not impl or impl in ("eager", "sdpa"):
+        return
+    if impl == "flex_attention":  # torch's FlexAttention has no backward pass on CPU
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "attn_implementation 'flex_attention' trains only on a CUDA GPU (torch's FlexAttention has no "
+                "backward pass on CPU); use attn_implementation: sdpa on this machine"
+            )
         return
     if "/" in impl:  # a kernels-hub path, e.g. kernels-community/vllm-flash-attn3
         need, cuda = "kernels", True
@@ -88,7 +96,7 @@ def load_model(
 ) -> Any:
     kwargs: dict[str, Any] = {"dtype": dtype}
     if attn:
-        kwargs["attn_implementation"] = attn
+        kwargs["attn_implementation"] = attention_for(family, path, attn)
     if quant is not None:
         kwargs["quantization_config"] = quant
     return family.load_model(path, **kwargs)
@@ -111,6 +119,7 @@ def check_model_options(cfg: Config) -> None:
         log.debug("model options not checked early (%s: %s)", type(e).__name__, e)
         return
     check_mistral_common(cfg, family)
+    attention_for(family, cfg.base_model, cfg.attn_implementation)
     lora = cfg.adapter in ("lora", "qlora") and not cfg.lora_model_dir
     if not (lora or cfg.unfrozen_parameters):
         return

@@ -22,6 +22,7 @@ import torch
 from mmtune.config import Config
 from mmtune.errors import ConfigError
 from mmtune.models.families.base import Family
+from mmtune.models.legacy_names import current_spelling
 
 log = logging.getLogger("mmtune")
 
@@ -54,11 +55,24 @@ def lora_targets(cfg: Config, family: type[Family]) -> str | list[str]:
     return t
 
 
-def lora_config(cfg: Config, family: type[Family]) -> Any:
-    """The ``LoraConfig`` a run wraps its model with (and the early checks match names with)."""
+_warned: set[tuple[str, str]] = set()
+
+
+def lora_config(cfg: Config, family: type[Family], model: Any = None) -> Any:
+    """The ``LoraConfig`` a run wraps its model with (and the early checks match names with). With
+    ``model``, a regex written for transformers 4 module names is rewritten to today's names."""
     from peft import LoraConfig
 
     targets = lora_targets(cfg, family)
+    if isinstance(targets, str) and model is not None and (new := current_spelling(model, targets)):
+        if (targets, new) not in _warned:
+            _warned.add((targets, new))
+            log.warning(
+                "lora_target_modules %r names modules as transformers 4 did; matching today's names with %r",
+                targets,
+                new,
+            )
+        targets = new
     listed = isinstance(targets, list)  # layers_to_transform works on name lists only (regexes carry it)
     try:
         return LoraConfig(
@@ -125,13 +139,13 @@ def check_lora_targets(cfg: Config, family: type[Family], model: Any = None) -> 
         return
     from peft.tuners.tuners_utils import check_target_module_exists
 
-    lcfg = lora_config(cfg, family)
     if model is None:
         try:
             model = family.meta_model(cfg.base_model)
         except Exception as e:  # a hub id without network, an unusual checkpoint: peft checks at load time
             log.debug("LoRA targets not checked early (%s: %s)", type(e).__name__, e)
             return
+    lcfg = lora_config(cfg, family, model)
     if missing := [t for t in cfg.lora_target_parameters or [] if not _has_parameter(model, t)]:
         raise ConfigError(f"lora_target_parameters: {', '.join(map(repr, missing))} matched no parameter of this model")
     if not lcfg.target_modules:  # lora_target_parameters alone
@@ -187,6 +201,6 @@ def apply_lora(model: Any, cfg: Config, family: type[Family]) -> Any:
         )
         return model
     try:
-        return get_peft_model(model, lora_config(cfg, family))
+        return get_peft_model(model, lora_config(cfg, family, model))
     except ValueError as e:
         raise ConfigError(f"lora_target_modules matched no module of this model ({e})") from None

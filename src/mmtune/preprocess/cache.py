@@ -121,16 +121,47 @@ def _collect(results: Iterator) -> tuple[list[dict], list[DataError]]:
     return kept, errors
 
 
-def file_state(paths: set[str] | list[str]) -> dict[str, list[int] | None]:
-    """Size and modification time of each file (None: missing), to tell later whether it changed."""
-    state: dict[str, list[int] | None] = {}
+# Files this small are also compared by content on every reuse (cheap); larger ones only with
+# ``verify``: a file replaced in place with the same size and time (``cp -p``, rsync -t) is caught.
+SMALL_FILE = 256 * 1024
+
+
+def _digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_state(paths: set[str] | list[str]) -> dict[str, list | None]:
+    """Size, modification time and content hash of each file (None: missing), to tell later
+    whether it changed."""
+    state: dict[str, list | None] = {}
     for p in sorted(paths):
         try:
             st = os.stat(p)
-            state[p] = [st.st_size, st.st_mtime_ns]
+            state[p] = [st.st_size, st.st_mtime_ns, _digest(p)]
         except OSError:
             state[p] = None
     return state
+
+
+def _changed(path: str, was: list | None, verify: bool) -> bool:
+    """Whether ``path`` differs from its recorded state: by size or time, else by content when
+    the file is small or ``verify`` asks (manifests of older versions carry no hash)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return was is not None
+    if was is None or [st.st_size, st.st_mtime_ns] != list(was[:2]):
+        return True
+    if len(was) > 2 and (verify or st.st_size <= SMALL_FILE):
+        try:
+            return _digest(path) != was[2]
+        except OSError:
+            return True
+    return False
 
 
 def url_state(urls: set[str], media: MediaSettings) -> dict[str, dict[str, Any]]:
@@ -145,7 +176,7 @@ def url_state(urls: set[str], media: MediaSettings) -> dict[str, dict[str, Any]]
     return {url: {"body": body, "state": state[body]} for url, body in sorted(bodies.items())}
 
 
-def _stale_media(cache_dir: Path) -> list[str]:
+def _stale_media(cache_dir: Path, verify: bool = False) -> list[str]:
     """Media files and URL bodies that changed, appeared or vanished since the cache was written."""
     manifest = cache_dir / "media.json"
     if not manifest.exists():
@@ -153,24 +184,29 @@ def _stale_media(cache_dir: Path) -> list[str]:
     saved = json.loads(manifest.read_text())
     # local files map to their state; URLs to {"body": cached file, "state": its state}
     files = {name: (was["body"], was["state"]) if isinstance(was, dict) else (name, was) for name, was in saved.items()}
-    now = file_state([path for path, _ in files.values()])
-    return [name for name, (path, was) in files.items() if now[path] != was]
+    return [name for name, (path, was) in files.items() if _changed(path, was, verify)]
 
 
 def prepare(
-    cfg: Config, settings: PrepSettings, workers: int | None = None, processor: Any = None, rebuild: bool = False
+    cfg: Config,
+    settings: PrepSettings,
+    workers: int | None = None,
+    processor: Any = None,
+    rebuild: bool = False,
+    verify: bool = False,
 ) -> Prepared:
     """Preprocess every dataset of ``cfg`` (or reuse the cache) and apply ``on_bad_rows``.
 
     The cache is reused only while every local media file its rows referred to, and the cached
     body of every media URL, has the same size and modification time (a replaced image, a missing
-    one that appeared, a URL body cleared from its cache, preprocesses again); ``rebuild`` always
+    one that appeared, a URL body cleared from its cache, preprocesses again), and files up to
+    ``SMALL_FILE`` bytes (every file with ``verify``) have the same content; ``rebuild`` always
     preprocesses again.
     """
     cache_dir = cache_dir_for(cfg, settings)
     report_file = cache_dir / "report.json"
     if report_file.exists() and not rebuild:
-        stale = _stale_media(cache_dir)
+        stale = _stale_media(cache_dir, verify)
         if not stale:
             rep = json.loads(report_file.read_text())
             report = DataReport(rep["read"], rep["kept"], [DataError(**e) for e in rep["errors"]])

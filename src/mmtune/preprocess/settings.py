@@ -93,7 +93,8 @@ def choose_template(family: type[Family], processor: Any, name: str | None, inli
     if name in family.template_names:
         return family.chat_template or own
     fits = ", ".join([*family.template_names, "tokenizer_default"])
-    raise ConfigError(f"chat_template {name!r} does not fit model family {family.id!r}; names that fit: {fits}")
+    why = f": {family.foreign_template_names[name]}" if name in family.foreign_template_names else ""
+    raise ConfigError(f"chat_template {name!r} does not fit model family {family.id!r}{why}; names that fit: {fits}")
 
 
 def load_processor(cfg: Config, family: type[Family]) -> Any:

@@ -46,9 +46,27 @@ def warmup(cfg: Config, steps: int) -> int:
     return min(int(0.03 * steps), 100)
 
 
-def per_epoch(times: int | None, cfg: Config) -> float | None:
-    """``saves_per_epoch`` / ``evals_per_epoch`` as a fraction of all steps (what Axolotl passes on)."""
-    return 1.0 / (times * cfg.num_epochs) if times else None
+def per_epoch(times: int | None, cfg: Config, what: str) -> tuple[str, float | None]:
+    """``saves_per_epoch`` / ``evals_per_epoch`` as Axolotl reads them: a fraction of all steps
+    when below one, once per epoch when exactly one, never when 0 or when the run is shorter."""
+    if times is None:
+        return "", None
+    if times == 0:
+        return "no", None
+    every = 1.0 / (times * cfg.num_epochs)
+    if every < 1.0:
+        return "steps", every
+    if every > 1.0:
+        log.warning("%ss_per_epoch %d with num_epochs %g: no intermediate %s", what, times, cfg.num_epochs, what)
+        return "no", None
+    return "epoch", None
+
+
+def _strategy(steps: float | None, times: int | None, cfg: Config, what: str, default: str) -> tuple[str, float | None]:
+    if steps:
+        return "steps", steps
+    strategy, every = per_epoch(times, cfg, what)
+    return (strategy or default), every
 
 
 def scheduler(cfg: Config) -> tuple[str, dict]:
@@ -69,8 +87,9 @@ def training_args(cfg: Config, has_eval: bool, train_rows: int = 0) -> TrainingA
     cuda = torch.cuda.is_available()
     for note in precision_notes(cfg, cuda):
         log.warning(note)
-    save_every = cfg.save_steps or per_epoch(cfg.saves_per_epoch, cfg)
-    eval_every = cfg.eval_steps or per_epoch(cfg.evals_per_epoch, cfg)
+    # Axolotl saves once per epoch unless told otherwise; evaluation runs each epoch when rows are held out.
+    save_strategy, save_every = _strategy(cfg.save_steps, cfg.saves_per_epoch, cfg, "save", "epoch")
+    eval_strategy, eval_every = _strategy(cfg.eval_steps, cfg.evals_per_epoch, cfg, "eval", "epoch")
     if cfg.load_best_model_at_end and not has_eval:
         raise ConfigError("load_best_model_at_end needs evaluation: set val_set_size (no rows are held out)")
     if cfg.early_stopping_patience and not has_eval:
@@ -84,8 +103,8 @@ def training_args(cfg: Config, has_eval: bool, train_rows: int = 0) -> TrainingA
             "adam_epsilon": cfg.adam_epsilon,
             "neftune_noise_alpha": cfg.neftune_noise_alpha,
             "ddp_find_unused_parameters": cfg.ddp_find_unused_parameters,
-            "save_total_limit": cfg.save_total_limit,
-            "metric_for_best_model": cfg.metric_for_best_model,
+            # early stopping watches a metric: the evaluation loss unless one is named
+            "metric_for_best_model": cfg.metric_for_best_model or ("loss" if cfg.early_stopping_patience else None),
             "greater_is_better": cfg.greater_is_better,
         }.items()
         if v is not None
@@ -109,10 +128,11 @@ def training_args(cfg: Config, has_eval: bool, train_rows: int = 0) -> TrainingA
             max_grad_norm=cfg.max_grad_norm,
             logging_steps=cfg.logging_steps,
             logging_first_step=True,
-            save_strategy="steps" if save_every else "no",
+            save_strategy=save_strategy,
             save_steps=save_every or 500,
             save_only_model=cfg.save_only_model,
-            eval_strategy="steps" if (has_eval and eval_every) else ("epoch" if has_eval else "no"),
+            save_total_limit=cfg.save_total_limit or 4,  # Axolotl's default
+            eval_strategy=eval_strategy if has_eval else "no",
             eval_steps=eval_every,
             load_best_model_at_end=cfg.load_best_model_at_end,
             seed=cfg.seed,

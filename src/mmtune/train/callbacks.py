@@ -61,3 +61,12 @@ class CheckpointMarker(TrainerCallback):
         if args.should_save and folder.is_dir():
             mark_complete(folder, state.global_step)
         self.saving = None
+
+
+class SaveFirstStep(TrainerCallback):
+    """``save_first_step``: a checkpoint after the first optimizer step, so a config's saving is
+    proven before hours of training (Axolotl's key)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 1:
+            control.should_save = True

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_callback import EarlyStoppingCallback, PrinterCallback, ProgressCallback
 
 from mmtune.config import Config
 from mmtune.errors import MmtuneError
@@ -36,7 +36,7 @@ from mmtune.preflight import check_split, preflight
 from mmtune.preprocess.cache import Prepared, prepare
 from mmtune.preprocess.settings import settings_from_config
 from mmtune.train.args import training_args
-from mmtune.train.callbacks import CheckpointMarker, LossLog, TrainingBar
+from mmtune.train.callbacks import CheckpointMarker, LossLog, SaveFirstStep, TrainingBar
 from mmtune.train.collator import Collator
 from mmtune.train.optimizer import GroupRates
 from mmtune.train.output_dir import checkpoints, out_of_space, prepare_output_dir
@@ -69,10 +69,11 @@ def split(ds: Any, val_set_size: float, seed: int) -> tuple[Any, Any]:
 class Recipe:
     """One training run of ``cfg``; ``processor`` may be passed in to skip loading it again."""
 
-    def __init__(self, cfg: Config, processor: Any = None, rebuild: bool = False):
+    def __init__(self, cfg: Config, processor: Any = None, rebuild: bool = False, verify: bool = False):
         self.cfg = cfg
         self.processor = processor
         self.rebuild = rebuild
+        self.verify = verify
         self.losses = LossLog()
         self.marker = CheckpointMarker()
         self.resume: str | None = None
@@ -90,7 +91,9 @@ class Recipe:
         self.quant = quantization_config(cfg)  # fails early (before preprocessing) where it cannot work
         self.settings, self.processor = settings_from_config(cfg, self.processor)
         self.family = get_family(self.settings.family)
-        self.prepared: Prepared = prepare(cfg, self.settings, processor=self.processor, rebuild=self.rebuild)
+        self.prepared: Prepared = prepare(
+            cfg, self.settings, processor=self.processor, rebuild=self.rebuild, verify=self.verify
+        )
         st = self.stats = self.prepared.stats()
         log.info(
             "data: %d rows read, %d kept, %d dropped; %d tokens, %d supervised",
@@ -117,6 +120,7 @@ class Recipe:
         self.model = model
 
     def setup_trainer(self) -> None:
+        cfg = self.cfg
         tok = getattr(self.processor, "tokenizer", self.processor)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
         self.trainer = MultimodalTrainer(
@@ -128,7 +132,12 @@ class Recipe:
             callbacks=[self.losses, self.marker],
             family=self.family,
             rates=GroupRates.from_config(self.cfg),
+            schedule=(cfg.lr_scheduler, cfg.cosine_min_lr_ratio) if cfg.lr_scheduler in ("one_cycle", "rex") else None,
         )
+        if cfg.save_first_step:
+            self.trainer.add_callback(SaveFirstStep)
+        if cfg.early_stopping_patience:
+            self.trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
         # one bar with the latest loss and learning rate, whatever transformers' log verbosity is
         self.trainer.remove_callback(PrinterCallback)
         self.trainer.remove_callback(ProgressCallback)
@@ -199,7 +208,7 @@ class Recipe:
         return TrainResult(out_dir, metrics, self.losses.losses, self.model, self.processor, self.prepared)
 
 
-def train(cfg: Config, processor: Any = None, rebuild: bool = False) -> TrainResult:
+def train(cfg: Config, processor: Any = None, rebuild: bool = False, verify: bool = False) -> TrainResult:
     """Fine-tune as ``cfg`` says and save to ``cfg.output_dir`` (``rebuild``: preprocess again even
     when the cache is current)."""
     if cfg.torch_threads:
@@ -207,7 +216,7 @@ def train(cfg: Config, processor: Any = None, rebuild: bool = False) -> TrainRes
     torch.manual_seed(cfg.seed)
     if cfg.sample_packing:
         log.warning("sample_packing is not supported yet for multimodal rows; training without packing")
-    recipe = Recipe(cfg, processor, rebuild)
+    recipe = Recipe(cfg, processor, rebuild, verify)
     recipe.check_output_dir()
     recipe.setup_data()
     recipe.setup_model()

@@ -16,20 +16,44 @@ from transformers import Trainer
 
 from mmtune.errors import MmtuneError
 from mmtune.train.optimizer import GroupRates, build_optimizer, group_rates
+from mmtune.train.schedulers import build_scheduler
 
 
 class MultimodalTrainer(Trainer):
     """Trainer that lets the family fix inputs (e.g. cast pixels to the model dtype)."""
 
-    def __init__(self, *args: Any, family: Any, rates: GroupRates | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        family: Any,
+        rates: GroupRates | None = None,
+        schedule: tuple[str, float | None] | None = None,
+        **kwargs: Any,
+    ):
         self.family = family
         self.rates = rates  # per-group learning rates / LoRA+ (train/optimizer.py); None: the Trainer's own
+        # Axolotl's one_cycle / rex (train/schedulers.py) with cosine_min_lr_ratio; None: transformers' schedule
+        self.schedule = schedule
         super().__init__(*args, **kwargs)
 
     def create_optimizer(self, model: Any = None) -> Any:
         if self.optimizer is None and self.rates is not None:
             self.optimizer = build_optimizer(self, self.model if model is None else model, self.family, self.rates)
         return super().create_optimizer(model)
+
+    def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+        if self.lr_scheduler is None and self.schedule is not None:
+            name, min_ratio = self.schedule
+            self.lr_scheduler = build_scheduler(
+                name,
+                self.optimizer if optimizer is None else optimizer,
+                num_training_steps,
+                self.args.get_warmup_steps(num_training_steps),
+                min_ratio,
+                dict(self.args.lr_scheduler_kwargs or {}),
+            )
+            self._created_lr_scheduler = True
+        return super().create_scheduler(num_training_steps, optimizer)
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if self.rates is not None and self.optimizer is not None and "learning_rate" in logs:

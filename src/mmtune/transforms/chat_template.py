@@ -39,8 +39,8 @@ class ChatTemplateTransform:
             getattr(settings, "system_message_policy", "fold"),
             getattr(settings, "default_system_message", None),
         )
-        self.ends = EndRules.of(settings, spec.eot_token)
-        check_single_tokens(self.renderer.tokenizer, tuple(getattr(settings, "eot_tokens", None) or ()))
+        self.ends = EndRules.of(settings, spec.eot_token, usable=lambda t: t in settings.chat_template)
+        check_single_tokens(self.renderer.tokenizer, tuple(t for t in self.ends.eot if t != spec.eot_token))
 
     def __call__(self, conv: Conversation) -> Encoded:
         conv = self.system(conv)

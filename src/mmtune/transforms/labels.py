@@ -3,8 +3,9 @@ the check that per-message token spans are exactly the whole row's tokens."""
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -13,6 +14,8 @@ import torch
 
 from mmtune.conversation import Conversation, Message
 from mmtune.errors import ConfigError, DataError
+
+log = logging.getLogger("mmtune")
 
 # The label of a token that is not in the loss (transformers' cross-entropy ignore index).
 IGNORE = -100
@@ -44,6 +47,9 @@ def is_trained(msg: Message, train_on_inputs: bool, roles_to_train: Iterable[str
 END_MODES = ("turn", "last", "all", "none")
 
 
+_IGNORED_EOT: set[str] = set()  # warned once per process
+
+
 @dataclass(frozen=True)
 class EndRules:
     """Which end-of-turn tokens are trained (Axolotl's ``train_on_eos``, ``train_on_eot``, ``eot_tokens``).
@@ -64,11 +70,20 @@ class EndRules:
     train_on_eot: str = "turn"
 
     @classmethod
-    def of(cls, settings: Any, eos: str) -> EndRules:
-        """The rules of a transform's settings (``PrepSettings`` fields; absent ones: Axolotl's defaults)."""
+    def of(cls, settings: Any, eos: str, usable: Callable[[str], bool] | None = None) -> EndRules:
+        """The rules of a transform's settings (``PrepSettings`` fields; absent ones: Axolotl's defaults).
+        ``usable``: whether the chat format can write an ``eot_tokens`` entry at all; one it never
+        writes is left out with a warning, as Axolotl does (configs copied between families carry
+        another family's token)."""
         on_eos = getattr(settings, "train_on_eos", None) or "turn"
         on_eot = getattr(settings, "train_on_eot", None) or on_eos
         given = tuple(getattr(settings, "eot_tokens", None) or ())
+        if usable is not None:
+            for t in [t for t in given if t != eos and not usable(t)]:
+                if t not in _IGNORED_EOT:
+                    _IGNORED_EOT.add(t)
+                    log.warning("eot_tokens: %r never appears in this model's chat format; ignored", t)
+            given = tuple(t for t in given if t == eos or usable(t))
         for mode in (on_eos, on_eot):
             if mode not in END_MODES:
                 raise ConfigError(f"train_on_eos / train_on_eot must be one of {', '.join(END_MODES)} (got {mode!r})")

@@ -65,6 +65,14 @@ def control_token(tok: Any, token: str) -> int:
         ) from None
 
 
+def _is_control(tok: Any, token: str) -> bool:
+    try:
+        control_token(tok, token)
+    except ConfigError:
+        return False
+    return True
+
+
 def _role_runs(messages: list[Message]) -> list[list[Message]]:
     """Consecutive messages of one role, as mistral-common's normalizer merges them."""
     runs: list[list[Message]] = []
@@ -99,7 +107,7 @@ class MistralCommonTransform:
                 "encodes chats with mistral-common's tokenizer, which takes no template variables"
             )
         tok = self.inst.tokenizer
-        self.ends = EndRules.of(settings, "</s>")  # mistral-common ends an answer with EOS
+        self.ends = EndRules.of(settings, "</s>", usable=lambda t: _is_control(tok, t))  # answers end with EOS
         self.end_ids = {tok.eos_id: self.ends.kinds("</s>")}
         for t in self.ends.eot:
             if t != "</s>":

@@ -60,6 +60,9 @@ class Family:
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
     # Names accepted for the config's ``chat_template`` key; the first is this family's own.
     template_names: ClassVar[tuple[str, ...]] = ()
+    # Other families' template names users set for this family (from other tools' docs), and why
+    # they are refused: the message a user gets instead of a bare "does not fit".
+    foreign_template_names: ClassVar[dict[str, str]] = {}
     # A Jinja template written for mmtune, used when ``chat_template`` names this family's template
     # and by the tiny checkpoint. ``None``: the checkpoint's template is the only one.
     chat_template: ClassVar[str | None] = None
@@ -111,14 +114,14 @@ class Family:
         return cls.model_class().from_pretrained(path, **kwargs)
 
     @classmethod
-    def meta_model(cls, path: str) -> Any:
+    def meta_model(cls, path: str, **kwargs: Any) -> Any:
         """The checkpoint's model built on the meta device from its config: module names and
         shapes without reading or allocating weights, so config mistakes (LoRA targets) are found
         in seconds, before preprocessing."""
         from transformers import AutoConfig
 
         with torch.device("meta"):
-            return cls.model_class().from_config(AutoConfig.from_pretrained(path))
+            return cls.model_class().from_config(AutoConfig.from_pretrained(path), **kwargs)
 
     # -- module groups ---------------------------------------------------------------------------
     @classmethod

@@ -40,6 +40,12 @@ class Qwen3VL(Qwen2VL):
     id = "qwen3_vl"
     model_types = ("qwen3_vl",)
     template_names = ("qwen3_vl",)
+    foreign_template_names = {
+        "qwen2_vl": "Axolotl's docs suggest it for Qwen3-VL, but it does not render what Qwen3-VL was trained on: "
+        "a conversation without a system message would start with Qwen2-VL's 'You are a helpful assistant.' "
+        "turn, which Qwen3-VL's own template never writes (leave chat_template out to use the checkpoint's own "
+        "template)",
+    }
     chat_template = family_template("qwen3_vl.jinja")
     vision_pattern = r"^model\.visual\.(?!merger\.|deepstack_merger_list\.)"
     projector_pattern = r"^model\.visual\.(merger|deepstack_merger_list)\."
