@@ -171,3 +171,28 @@ def test_optimizer_and_schedule_keys_reach_the_trainer():
     assert math.isclose(
         training_args(parse_config({**BASE, "saves_per_epoch": 4, "num_epochs": 2}), False, 10).save_steps, 0.125
     )
+
+
+def test_gradient_checkpointing_kwargs_and_neftune_reach_the_model(tiny_ckpt, tmp_path, monkeypatch):
+    """The options reach the calls that use them, and the run trains."""
+    from transformers import PreTrainedModel
+
+    seen = {}
+    real = PreTrainedModel.activation_checkpointing_enable
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs.get("activation_checkpointing_kwargs") or {})
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "activation_checkpointing_enable", spy)
+    result = run_training(
+        tiny_ckpt(FIRST),
+        _rows(tmp_path, 2),
+        tmp_path,
+        max_steps=3,
+        gradient_checkpointing=True,
+        gradient_checkpointing_kwargs={"use_reentrant": True},
+        neftune_noise_alpha=5.0,
+    )
+    assert seen == {"use_reentrant": True}
+    assert all(math.isfinite(x) for x in result.losses)

@@ -114,7 +114,9 @@ class Recipe:
         model = load_model(cfg.base_model, self.family, model_dtype(cfg.bf16), self.quant, cfg.attn_implementation)
         model = apply_training_mode(model, cfg, self.family)
         if cfg.gradient_checkpointing:
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            # non-reentrant unless the config says otherwise: it works with frozen inputs and LoRA
+            ckpt_kwargs = {"use_reentrant": False, **(cfg.gradient_checkpointing_kwargs or {})}
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=ckpt_kwargs)
             if hasattr(model, "enable_input_require_grads"):
                 model.enable_input_require_grads()
         self.model = model
