@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import socket
 import threading
@@ -247,7 +248,10 @@ def test_prepared_rows_watch_their_url_bodies(tiny_ckpt, server, settings, tmp_p
     body = cached_body(good, media)
     manifest = json.loads(next((tmp_path / "prepared").glob("*/media.json")).read_text())
     assert manifest == {
-        good: {"body": str(body), "state": [body.stat().st_size, body.stat().st_mtime_ns]},
+        good: {
+            "body": str(body),
+            "state": [body.stat().st_size, body.stat().st_mtime_ns, hashlib.sha256(body.read_bytes()).hexdigest()],
+        },
         dead: {"body": str(cached_body(dead, media)), "state": None},
     }
     assert run()  # the dead URL is still dead: nothing changed
