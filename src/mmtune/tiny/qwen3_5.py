@@ -17,6 +17,7 @@ import torch
 from mmtune.models.families import get_family
 from mmtune.tiny import TinySizes, recipe, text_config
 from mmtune.tiny.qwen2_vl import SPECIALS
+from mmtune.tiny.qwen3_vl import qwen3_processor
 from mmtune.tiny.save import save_tiny
 
 # Plain added tokens of the real vocabulary (not special: decoding keeps them).
@@ -90,31 +91,10 @@ def config(config_cls: Any, tok: Any, sizes: TinySizes, **moe: Any) -> Any:
 
 def build(family_id: str, out_dir: Path, seed: int, sizes: TinySizes, classes: tuple[str, str], **moe: Any) -> None:
     import transformers
-    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     config_cls, model_cls = (getattr(transformers, n) for n in classes)
     tok = tokenizer(family_id)
-    # One token per 32x32 pixels (16 px patches, 2x2 merge): images between 64x64 and 128x128 px,
-    # a video's frames together between 4 and 16 frames of 64x64.
-    processor = Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(
-            size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128},
-            patch_size=16,
-            merge_size=2,
-            temporal_patch_size=2,
-            image_mean=[0.5] * 3,
-            image_std=[0.5] * 3,
-        ),
-        video_processor=Qwen3VLVideoProcessor(
-            size={"shortest_edge": 4 * 64 * 64, "longest_edge": 16 * 64 * 64},
-            patch_size=16,
-            merge_size=2,
-            temporal_patch_size=2,
-            do_sample_frames=False,
-        ),
-        tokenizer=tok,
-        chat_template=tok.chat_template,
-    )
+    processor = qwen3_processor(tok, tok.chat_template)
     torch.manual_seed(seed)
     model = model_cls(config(config_cls, tok, sizes, **moe))
     save_tiny(model, processor, out_dir, family_id)

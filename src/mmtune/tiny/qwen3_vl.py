@@ -57,22 +57,13 @@ def config(tok: Any, sizes: TinySizes) -> Any:
     )
 
 
-@recipe("qwen3_vl")
-def qwen3_vl(out_dir: Path, seed: int, sizes: TinySizes) -> None:
-    from transformers import (
-        Qwen2VLImageProcessor,
-        Qwen3VLForConditionalGeneration,
-        Qwen3VLProcessor,
-        Qwen3VLVideoProcessor,
-    )
+def qwen3_processor(tok: Any, chat_template: str) -> Any:
+    """The Qwen3-VL processor of tiny checkpoints (Qwen3.5 uses the same): one token per 32x32
+    pixels (16 px patches, 2x2 merge); images between 64x64 and 128x128 px, a video's frames
+    together between 4 and 16 frames of 64x64."""
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
-    from mmtune.tiny.tokenizer import train_tokenizer
-
-    template = get_family("qwen3_vl").chat_template
-    tok = train_tokenizer(SPECIALS, eos="<|im_end|>", pad="<|endoftext|>", chat_template=template)
-    # One token per 32x32 pixels (16 px patches, 2x2 merge); images between 64x64 and 128x128 px,
-    # a video's frames together between 4 and 16 frames of 64x64.
-    processor = Qwen3VLProcessor(
+    return Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(
             size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128},
             patch_size=16,
@@ -89,8 +80,21 @@ def qwen3_vl(out_dir: Path, seed: int, sizes: TinySizes) -> None:
             do_sample_frames=False,
         ),
         tokenizer=tok,
-        chat_template=template,
+        chat_template=chat_template,
     )
+
+
+@recipe("qwen3_vl")
+def qwen3_vl(out_dir: Path, seed: int, sizes: TinySizes) -> None:
+    from transformers import (
+        Qwen3VLForConditionalGeneration,
+    )
+
+    from mmtune.tiny.tokenizer import train_tokenizer
+
+    template = get_family("qwen3_vl").chat_template
+    tok = train_tokenizer(SPECIALS, eos="<|im_end|>", pad="<|endoftext|>", chat_template=template)
+    processor = qwen3_processor(tok, template)
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(config(tok, sizes))
     save_tiny(model, processor, out_dir, "qwen3_vl")
