@@ -89,19 +89,47 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     return 0
 
 
+def _train_argv(a: argparse.Namespace) -> list[str]:
+    """``mmtune train`` arguments for each launched process: these ones, less the launch flags."""
+    argv = ["-v"] if a.verbose else []
+    argv += ["train", str(Path(a.config).resolve())]
+    argv += ["--rebuild"] * a.rebuild + ["--verify"] * a.verify
+    if a.resume is not None:
+        argv += ["--resume", a.resume if a.resume == "latest" else str(Path(a.resume).resolve())]
+    return argv
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from mmtune.config import load_config
+    from mmtune.train.distributed import (
+        check_distributed,
+        is_main_process,
+        launch,
+        launch_argv,
+        resolve_deepspeed_path,
+    )
+
+    cfg = resolve_deepspeed_path(load_config(a.config), Path(a.config).resolve().parent)
+    if a.num_processes is not None or a.num_machines > 1:
+        procs = a.num_processes or 1
+        check_distributed(cfg, procs)  # a config error once here, not once per process
+        argv = launch_argv(
+            _train_argv(a), procs, a.num_machines, a.machine_rank, a.main_process_ip, a.main_process_port
+        )
+        return launch(argv)
+    if not is_main_process():  # one process speaks for a distributed run; the others only warn
+        logging.getLogger("mmtune").setLevel(logging.WARNING)
     from mmtune.train.recipe import train
 
-    cfg = load_config(a.config)
     if a.resume is not None:
         # `--resume` alone or `--resume latest`: the newest checkpoint in output_dir; else a folder
         cfg = cfg.model_copy(
             update={"resume_from_checkpoint": True if a.resume == "latest" else str(Path(a.resume).resolve())}
         )
     result = train(cfg, rebuild=a.rebuild, verify=a.verify)
-    print(json.dumps(result.metrics, indent=2))
-    print(f"saved to {result.output_dir}")
+    if is_main_process():
+        print(json.dumps(result.metrics, indent=2))
+        print(f"saved to {result.output_dir}")
     return 0
 
 
@@ -170,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH|latest",
         help="resume from a checkpoint-N folder, or (no value / latest) the newest one in output_dir",
     )
+    launch = s.add_argument_group("several processes (docs/distributed.md); each starts `mmtune train` again")
+    launch.add_argument("--num-processes", type=int, default=None, help="processes (GPUs) per machine")
+    launch.add_argument("--num-machines", type=int, default=1, help="machines of the job (default 1)")
+    launch.add_argument("--machine-rank", type=int, default=0, help="this machine's rank, 0 to num-machines - 1")
+    launch.add_argument("--main-process-ip", default=None, help="address of machine 0 (several machines)")
+    launch.add_argument("--main-process-port", type=int, default=None, help="port on machine 0 (default 29500)")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("preprocess", help="preprocess and cache the datasets, print counts")

@@ -20,7 +20,10 @@ def _group(reason: str, keys: str) -> dict[str, str]:
 
 _TRACKERS = "an experiment tracker or service mmtune does not report to (it logs to TensorBoard)"
 _KERNELS = "a speed or memory kernel option; mmtune trains with the model's own modules (same results)"
-_DISTRIBUTED = "a distributed-training setting; mmtune trains in one process for now"
+_DISTRIBUTED = (
+    "a distributed-training setting mmtune leaves to the launcher and the Trainer's defaults "
+    "(deepspeed, fsdp, fsdp_config and fsdp_version act)"
+)
 _RL = "an option of preference / reinforcement-learning training (rl), which mmtune does not run"
 _HUB = "a hub upload or revision setting; mmtune writes its outputs to output_dir only"
 _PACKING = "a sample-packing setting; mmtune pads each batch instead (same loss, more padding)"
@@ -56,7 +59,7 @@ WITHOUT_EFFECT: dict[str, str] = {
     ),
     **_group(
         _DISTRIBUTED,
-        "deepspeed fsdp fsdp_config fsdp_version fsdp_final_state_dict_type accelerator_config "
+        "fsdp_final_state_dict_type accelerator_config "
         "context_parallel_size sequence_parallel_degree dp_replicate_size dp_shard_size tensor_parallel_size "
         "world_size local_rank ddp ddp_timeout ddp_bucket_cap_mb ddp_broadcast_buffers ring_attn_func "
         "heads_k_stride deepcompile device device_map",
@@ -74,7 +77,7 @@ WITHOUT_EFFECT: dict[str, str] = {
         "sample_packing_bin_size sample_packing_eff_est sample_packing_group_size "
         "sample_packing_mp_start_method sample_packing_sequentially eval_sample_packing multipack_real_batches "
         "pretrain_multipack_attn pretrain_multipack_buffer_size max_packed_sequence_len "
-        "streaming_multipack_buffer_size pad_to_sequence_len pad_to_multiple_of batch_flattening group_by_length",
+        "streaming_multipack_buffer_size pad_to_sequence_len pad_to_multiple_of batch_flattening",
     ),
     **_group(
         _EVAL_EXTRAS,

@@ -35,8 +35,28 @@ class DataKeys(Strict):
     excess_length_strategy: Literal["drop", "truncate", "raise"] | None = Field(
         None, description="Axolotl's name of truncation: drop, truncate, raise (= 'error')."
     )
+    media_fit: Literal["shrink", "drop", "error"] = Field(
+        "shrink",
+        description="A row with media longer than sequence_len: 'shrink' its media until it fits (fewer video "
+        "frames, down to min_video_frames; smaller images, down to min_image_pixels, for models whose image "
+        "tokens grow with the image's size; then fewer PDF pages, down to min_pdf_pages), then apply truncation "
+        "if it still does not fit; 'drop' it (reported "
+        "with its reason); or treat it as a bad row ('error'). Media placeholder tokens are never cut.",
+    )
+    min_image_pixels: int = Field(
+        50_176, gt=0, description="media_fit: shrink: images are never shrunk below this many pixels (224x224)."
+    )
+    min_video_frames: int = Field(
+        4, gt=0, description="media_fit: shrink: videos keep at least this many frames (sampled evenly)."
+    )
+    min_pdf_pages: int = Field(
+        1,
+        gt=0,
+        description="media_fit: shrink: when smaller pages and frames are not enough, a PDF's last pages are left "
+        "out (logged), down to this many.",
+    )
     image_size: int | tuple[int, int] | None = Field(
-        None, description="Resize every image to this (int: square; [w, h])."
+        None, description="Resize every image and video frame to this (int: square; [w, h])."
     )
     image_resize_algorithm: Literal["bilinear", "bicubic", "lanczos"] = Field(
         "bilinear", description="Resampling filter for image_size."
@@ -99,7 +119,9 @@ class DataKeys(Strict):
         "a bad row naming the reason. fold/drop log one warning per run, and predict applies the same policy.",
     )
     sample_packing: bool = Field(
-        False, description="Accepted; not supported for multimodal rows yet (a warning says so)."
+        False,
+        description="Pack several rows into one sequence up to sequence_len, each attending only to itself "
+        "(positions restart per row; families that cannot pack are refused, see docs/families.md).",
     )
 
     @model_validator(mode="before")

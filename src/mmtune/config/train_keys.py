@@ -62,6 +62,31 @@ class TrainKeys(Strict):
         None, description="DDP: look for parameters without gradients each step (multi-process runs)."
     )
     dataloader_num_workers: int = Field(0, ge=0, description="Worker processes that load training batches.")
+    group_by_length: bool = Field(
+        False,
+        description="Batch rows of similar token length together (less padding per batch; the order stays random "
+        "between groups). Uses the lengths cached by preprocessing; no effect with sample_packing.",
+    )
+    # -- several processes / GPUs (train/distributed.py, docs/distributed.md) ---------------------
+    deepspeed: str | None = Field(
+        None,
+        description="DeepSpeed ZeRO: a DeepSpeed JSON file (relative to the config's folder), or a preset shipped "
+        "with mmtune: zero1, zero2, zero3, zero3_offload. Needs `pip install deepspeed` and several processes "
+        "(`mmtune train CONFIG --num-processes N`).",
+    )
+    fsdp: list[str] | str | bool | None = Field(
+        None,
+        description="Fully Sharded Data Parallel: true, or Axolotl's list of options (full_shard, shard_grad_op, "
+        "auto_wrap, offload). fsdp_config or fsdp_version alone turn it on too.",
+    )
+    fsdp_config: dict[str, Any] | None = Field(
+        None,
+        description="FSDP settings (Axolotl's names, with or without the fsdp_ prefix): auto_wrap_policy, "
+        "transformer_layer_cls_to_wrap (default: the model's decoder layers and vision / audio blocks), "
+        "state_dict_type, reshard_after_forward, offload_params, activation_checkpointing, "
+        "cpu_ram_efficient_loading, sharding_strategy.",
+    )
+    fsdp_version: int | None = Field(None, ge=1, le=2, description="FSDP 1 or 2 (default 2, FSDP2).")
     output_dir: str = Field(
         "./model-out",
         description="Where weights/adapter, processor, run card and logs go (empty: Axolotl's ./model-out).",

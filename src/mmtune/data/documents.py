@@ -4,12 +4,14 @@ No model family reads PDFs natively; vision-language models read rendered pages.
 ``document`` part before the modality check means every image family accepts documents, and
 the rest of the pipeline (rendering, label masks, token budget) sees only images and text.
 A PDF longer than ``pdf_max_pages`` keeps its first pages; the pages left out are reported (a
-warning once per file per process), never dropped in silence.
+warning once per file per process), never dropped in silence. Pages stay marked (``PageRef``) so that
+a row over its token budget can leave out a document's last pages (``fewer_pages``, ``media_fit``).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -19,7 +21,39 @@ from mmtune.errors import DataError
 
 log = logging.getLogger("mmtune")
 # Files already warned about in this process: a file used by many rows is reported once.
-_CUT_WARNED: set[str] = set()
+_CUT_WARNED: set[str | tuple[str, str]] = set()
+
+
+@dataclass(frozen=True)
+class PageRef(MediaRef):
+    """A rendered PDF page (in ``obj``): an image to the model, and a page of ``document`` (its
+    ``page``-th, from 0) that a row over ``sequence_len`` may leave out, the document's last pages first."""
+
+    document: str = ""
+    page: int = 0
+
+
+def fewer_pages(conv: Conversation, factor: float, min_pages: int) -> bool:
+    """Leave out the last pages of each PDF of ``conv``, in place, keeping about ``factor`` of them and
+    at least ``min_pages``; a cut is logged once per document and process. False when no page could go."""
+    changed = False
+    for msg in conv.messages:
+        docs: dict[str, list[MediaPart]] = {}
+        for p in msg.parts:
+            if isinstance(p, MediaPart) and isinstance(p.ref, PageRef):
+                docs.setdefault(p.ref.document, []).append(p)
+        gone: set[int] = set()
+        for name, pages in docs.items():
+            keep = max(1, min_pages, int(len(pages) * factor))
+            if keep < len(pages):
+                gone.update(id(p) for p in pages[keep:])
+                if ("fit", name) not in _CUT_WARNED:  # a file many rows share is reported once
+                    _CUT_WARNED.add(("fit", name))
+                    log.warning("document %s: only its first %d pages fit sequence_len (media_fit)", name, keep)
+        if gone:
+            msg.parts = [p for p in msg.parts if id(p) not in gone]
+            changed = True
+    return changed
 
 
 def _format_of_mime(mime: str | None) -> str | None:
@@ -98,7 +132,10 @@ def _expand(part: MediaPart, settings: MediaSettings) -> list[Part]:
     src = read_source(ref, "document", settings)
     kind = _kind(src, ref)
     if kind == "pdf":
-        return [MediaPart("image", MediaRef(obj=page)) for page in render_pdf(src, settings)]
+        return [
+            MediaPart("image", PageRef(obj=page, document=src.name, page=i))
+            for i, page in enumerate(render_pdf(src, settings))
+        ]
     if kind == "image":
         return [MediaPart("image", ref)]
     if kind == "text":

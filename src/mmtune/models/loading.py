@@ -119,6 +119,7 @@ def check_model_options(cfg: Config) -> None:
         log.debug("model options not checked early (%s: %s)", type(e).__name__, e)
         return
     check_mistral_common(cfg, family)
+    check_packing(cfg, family)
     attention_for(family, cfg.base_model, cfg.attn_implementation)
     lora = cfg.adapter in ("lora", "qlora") and not cfg.lora_model_dir
     if not (lora or cfg.unfrozen_parameters):
@@ -153,6 +154,16 @@ def check_mistral_common(cfg: Config, family: type[Family]) -> None:
         log.warning(
             "tokenizer_use_mistral_common: %s has no tekken.json, so its chats are encoded with its chat template",
             cfg.base_model,
+        )
+
+
+def check_packing(cfg: Config, family: type[Family]) -> None:
+    """``sample_packing: true`` only where the family declares its packed rows train as if alone
+    (``Family.can_pack``); elsewhere rows would attend across each other or lose their positions."""
+    if cfg.sample_packing and not family.can_pack:
+        raise ConfigError(
+            f"sample_packing: true is not supported for model family {family.id!r}: {family.pack_refusal}; "
+            "set sample_packing: false"
         )
 
 

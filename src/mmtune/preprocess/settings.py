@@ -31,6 +31,11 @@ class PrepSettings:
     roles_to_train: tuple[str, ...] = ("assistant",)
     sequence_len: int = 2048
     truncation: str = "drop"
+    # A row with media over sequence_len: shrink its media, drop it, or refuse it (preprocess/rows.py).
+    media_fit: str = "shrink"
+    min_image_pixels: int = 50_176
+    min_video_frames: int = 4
+    min_pdf_pages: int = 1
     media: MediaSettings = field(default_factory=MediaSettings)
     # Extra variables the chat template reads (e.g. Qwen's ``add_vision_id``); only those set.
     template_vars: dict = field(default_factory=dict)
@@ -137,6 +142,10 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
         roles_to_train=tuple(cfg.roles_to_train),
         sequence_len=cfg.sequence_len,
         truncation=cfg.truncation,
+        media_fit=cfg.media_fit,
+        min_image_pixels=cfg.min_image_pixels,
+        min_video_frames=cfg.min_video_frames,
+        min_pdf_pages=cfg.min_pdf_pages,
         template_vars=template_vars,
         system_message_policy=cfg.system_message_policy,
         default_system_message=cfg.default_system_message,

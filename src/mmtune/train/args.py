@@ -11,6 +11,7 @@ from transformers import TrainingArguments
 from mmtune.config import Config
 from mmtune.errors import ConfigError
 from mmtune.models.loading import model_dtype
+from mmtune.train.distributed import distributed_args, world_size
 
 log = logging.getLogger("mmtune")
 
@@ -122,7 +123,9 @@ def training_args(cfg: Config, has_eval: bool, train_rows: int = 0) -> TrainingA
             learning_rate=cfg.learning_rate,
             lr_scheduler_type=name,
             lr_scheduler_kwargs=sched_kwargs,
-            warmup_steps=warmup(cfg, total_steps(cfg, train_rows)) if train_rows else (cfg.warmup_steps or 0.0),
+            warmup_steps=warmup(cfg, total_steps(cfg, train_rows, world_size()))
+            if train_rows
+            else (cfg.warmup_steps or 0.0),
             optim=cfg.optimizer,
             weight_decay=cfg.weight_decay,
             max_grad_norm=cfg.max_grad_norm,
@@ -141,8 +144,13 @@ def training_args(cfg: Config, has_eval: bool, train_rows: int = 0) -> TrainingA
             report_to=["tensorboard"],
             remove_unused_columns=False,
             dataloader_num_workers=cfg.dataloader_num_workers,
+            # rows of similar length share batches; lengths come from the cache's "length" column (preprocess/rows.py).
+            # Packed sequences are already about sequence_len long: nothing to group.
+            train_sampling_strategy="group_by_length" if cfg.group_by_length and not cfg.sample_packing else "random",
+            length_column_name="length",
             disable_tqdm=False,  # the bar is mmtune's TrainingBar (train/callbacks.py)
             use_cpu=not cuda,
+            **distributed_args(cfg, cuda),  # deepspeed / fsdp (train/distributed.py)
             **optional,
         )
     except ValueError as e:  # transformers' own consistency checks (save vs eval strategy, ...)

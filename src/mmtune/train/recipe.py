@@ -26,6 +26,7 @@ from mmtune.models.families import get_family
 from mmtune.models.loading import (
     apply_training_mode,
     check_model_options,
+    check_packing,
     count_params,
     load_model,
     model_dtype,
@@ -38,8 +39,10 @@ from mmtune.preprocess.settings import settings_from_config
 from mmtune.train.args import training_args
 from mmtune.train.callbacks import CheckpointMarker, LossLog, SaveFirstStep, TrainingBar
 from mmtune.train.collator import Collator
+from mmtune.train.distributed import check_distributed, is_main_process, main_process_first
 from mmtune.train.optimizer import GroupRates
 from mmtune.train.output_dir import checkpoints, out_of_space, prepare_output_dir
+from mmtune.train.packing import PackedDataset, PackingCollator
 from mmtune.train.trainer import MultimodalTrainer
 
 log = logging.getLogger("mmtune")
@@ -83,7 +86,9 @@ class Recipe:
         from, and no silent overwrite of an earlier run."""
         preflight(self.cfg)
         check_model_options(self.cfg)
-        self.resume = prepare_output_dir(self.cfg)
+        check_distributed(self.cfg)
+        with main_process_first():  # only the main process clears an overwritten run's checkpoints
+            self.resume = prepare_output_dir(self.cfg)
 
     def setup_data(self) -> None:
         """Family, processor and preprocessed rows (from the cache when it is current)."""
@@ -91,9 +96,16 @@ class Recipe:
         self.quant = quantization_config(cfg)  # fails early (before preprocessing) where it cannot work
         self.settings, self.processor = settings_from_config(cfg, self.processor)
         self.family = get_family(self.settings.family)
-        self.prepared: Prepared = prepare(
-            cfg, self.settings, processor=self.processor, rebuild=self.rebuild, verify=self.verify
-        )
+        # Several processes: the main one preprocesses into the cache, the others then read it
+        # (``rebuild`` only for the main one, or each rank would preprocess again).
+        with main_process_first():
+            self.prepared: Prepared = prepare(
+                cfg,
+                self.settings,
+                processor=self.processor,
+                rebuild=self.rebuild and is_main_process(),
+                verify=self.verify,
+            )
         st = self.stats = self.prepared.stats()
         log.info(
             "data: %d rows read, %d kept, %d dropped; %d tokens, %d supervised",
@@ -106,7 +118,13 @@ class Recipe:
         if st["rows_kept"] == 0:
             raise MmtuneError("no rows left to train on after preprocessing")
         check_split(cfg, st["rows_kept"])
+        # the same seed on every rank: every process holds out the same rows
         self.train_ds, self.eval_ds = split(self.prepared.dataset, cfg.val_set_size, cfg.seed)
+        if cfg.sample_packing:  # several rows share one sequence (train/packing.py)
+            check_packing(cfg, self.family)
+            self.train_ds = PackedDataset(self.train_ds, cfg.sequence_len)
+            if self.eval_ds is not None:
+                self.eval_ds = PackedDataset(self.eval_ds, cfg.sequence_len)
 
     def setup_model(self) -> None:
         """The base model in the run's dtype, with LoRA or per-group freezing applied."""
@@ -130,7 +148,9 @@ class Recipe:
             args=training_args(self.cfg, self.eval_ds is not None, len(self.train_ds)),
             train_dataset=self.train_ds,
             eval_dataset=self.eval_ds,
-            data_collator=Collator(self.family, pad_id),
+            data_collator=PackingCollator(self.family, pad_id, self.family.packed_positions(self.model))
+            if cfg.sample_packing
+            else Collator(self.family, pad_id),
             callbacks=[self.losses, self.marker],
             family=self.family,
             rates=GroupRates.from_config(self.cfg),
@@ -216,8 +236,6 @@ def train(cfg: Config, processor: Any = None, rebuild: bool = False, verify: boo
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
-    if cfg.sample_packing:
-        log.warning("sample_packing is not supported yet for multimodal rows; training without packing")
     recipe = Recipe(cfg, processor, rebuild, verify)
     recipe.check_output_dir()
     recipe.setup_data()

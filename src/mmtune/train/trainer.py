@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from mmtune.errors import MmtuneError
 from mmtune.train.optimizer import GroupRates, build_optimizer, group_rates
@@ -59,6 +60,15 @@ class MultimodalTrainer(Trainer):
         if self.rates is not None and self.optimizer is not None and "learning_rate" in logs:
             logs.update(group_rates(self.optimizer))  # the Trainer logs the first group's rate only
         super().log(logs, *args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        """``group_by_length``: transformers' length-grouped sampler fed the cached ``length`` column as one
+        list (it would otherwise index the Arrow column row by row: minutes for a large dataset)."""
+        ds = self.train_dataset if train_dataset is None else train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or "length" not in getattr(ds, "column_names", ()):
+            return super()._get_train_sampler(train_dataset)
+        lengths = ds.select_columns(["length"]).with_format("arrow")[:]["length"].to_pylist()
+        return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths)
 
     def _prepare_inputs(self, inputs):
         inputs = super()._prepare_inputs(inputs)

@@ -85,6 +85,25 @@ def shrink(img: Image.Image, budget: int, settings: MediaSettings) -> Image.Imag
     return img if size == img.size else img.resize(size, _RESAMPLE[settings.resample])
 
 
+def frame_image(img: Image.Image, budget: int, settings: MediaSettings) -> Image.Image:
+    """A video frame at ``image_size`` when one is set (frames are images to the model, and a config's
+    image_size is its one input resolution), else scaled down into its share ``budget`` of the video."""
+    if settings.image_size is None:
+        return shrink(img, budget, settings)
+    size = settings.image_size
+    return img if img.size == size else img.resize(size, _RESAMPLE[settings.resample])
+
+
+def scale_image(img: Image.Image, factor: float, min_pixels: int, settings: MediaSettings) -> Image.Image | None:
+    """``img`` with about ``factor`` times its pixels (aspect kept) but never fewer than ``min_pixels``, for
+    a row over its token budget (``media_fit: shrink``); None when it cannot get smaller."""
+    w, h = img.size
+    if w * h <= min_pixels:
+        return None
+    out = shrink(img, max(min_pixels, int(w * h * factor)), settings)
+    return None if out.size == img.size else out
+
+
 _ORIENTATION = 0x0112  # the EXIF tag saying how a camera held the picture
 _JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at 1/scale of the size for free
 

@@ -10,6 +10,7 @@ The kept frames together hold at most ``video_max_pixels``: each gets an equal s
 scaled down (aspect kept) while it is decoded, by ffmpeg's scaler for containers, per frame for
 GIFs, by libjpeg's reduced decoding for JPEG frame files. Big frames are normal video, so
 nothing is logged; what a video costs in memory is set by the limit, not by its resolution.
+A configured ``image_size`` is every frame's size instead, as it is every image's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import numpy as np
 from PIL import Image
 
 from mmtune.conversation import MediaPart, MediaRef
-from mmtune.data.media.image import array_to_image, check_pixels, finish_image, fit_size, open_image, shrink, to_rgb
+from mmtune.data.media.image import (
+    array_to_image,
+    check_pixels,
+    finish_image,
+    fit_size,
+    frame_image,
+    open_image,
+    to_rgb,
+)
 from mmtune.data.media.settings import MediaSettings
 from mmtune.data.media.sources import Source, is_in_memory, read_source
 from mmtune.errors import DataError
@@ -90,7 +99,7 @@ def _frames_object(ref: MediaRef, settings: MediaSettings) -> VideoClip:
         else:
             img = to_rgb(array_to_image(f, what, "video frame"))
             check_pixels(img.size, what, settings, "video frame")
-        frames.append(shrink(img, budget, settings))
+        frames.append(frame_image(img, budget, settings))
     return VideoClip(frames, fps, indices, total)
 
 
@@ -107,7 +116,7 @@ def _animated_image(src: Source, settings: MediaSettings) -> VideoClip:
     try:
         for i in indices:
             img.seek(i)  # one frame whole at a time (at most max_image_pixels), kept only scaled down
-            frames.append(to_rgb(shrink(img.convert("RGBA"), budget, settings)))
+            frames.append(to_rgb(frame_image(img.convert("RGBA"), budget, settings)))
     except Exception as e:
         raise DataError(f"video {src.name} could not be decoded ({type(e).__name__}: {e})") from None
     return VideoClip(frames, fps, indices, total)
@@ -136,7 +145,7 @@ def _container_video(src: Source, settings: MediaSettings) -> VideoClip:
     with av.open(src.file()) as c:
         for i, frame in enumerate(c.decode(c.streams.video[0])):
             if i in want:  # scaled while converted to RGB: the full-size RGB frame never exists
-                size = fit_size((frame.width, frame.height), budget)
+                size = settings.image_size or fit_size((frame.width, frame.height), budget)
                 scale = {} if size == (frame.width, frame.height) else {"interpolation": sws}
                 frames.append(frame.to_image(width=size[0], height=size[1], **scale))
                 got.append(i)
@@ -145,6 +154,18 @@ def _container_video(src: Source, settings: MediaSettings) -> VideoClip:
     if not frames:
         raise DataError(f"video {src.name} has no decodable frames")
     return VideoClip(frames, fps, got, total)
+
+
+def fewer_frames(clip: VideoClip, factor: float, min_frames: int) -> VideoClip | None:
+    """``clip`` with about ``factor`` times its frames, kept evenly spaced with their timing, but never
+    fewer than ``min_frames``: a row over its token budget (``media_fit: shrink``) loses frames before it
+    loses the video. None when it cannot get shorter."""
+    n = len(clip.frames)
+    keep = max(1, min_frames, int(n * factor))
+    if keep >= n:
+        return None
+    picks = [i * n // keep for i in range(keep)]
+    return VideoClip([clip.frames[i] for i in picks], clip.fps, [clip.indices[i] for i in picks], clip.total_frames)
 
 
 def load_video(part: MediaPart, settings: MediaSettings) -> VideoClip:

@@ -8,6 +8,7 @@ branches on a model name: it calls these hooks.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,6 +50,24 @@ def video_metadata(clip: Any) -> dict:
 def _indices(layers: list[int] | None) -> str:
     """A regex fragment for the layer numbers ``layers`` (any number when None)."""
     return r"\d+" if layers is None else "(" + "|".join(str(i) for i in layers) + ")"
+
+
+def rope_index_positions(model: Any) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """``Family.packed_positions`` for models with a Qwen-VL style ``get_rope_index(input_ids,
+    mm_token_type_ids, image_grid_thw, video_grid_thw, ...)``: one row's (t, h, w) positions as the
+    model computes them for the row alone (the rope index reads only the config, no weights). A
+    text-only row gets what the model gives one: the same 1-D positions on every axis."""
+    owner = next(m for m in model.modules() if hasattr(type(m), "get_rope_index"))
+    media_keys = ("image_grid_thw", "video_grid_thw", "second_per_grid_ts")
+
+    def positions(row: dict[str, torch.Tensor]) -> torch.Tensor:
+        ids = row["input_ids"]
+        media = {k: row[k] for k in media_keys if k in row}
+        if "mm_token_type_ids" not in row or not media:
+            return torch.arange(ids.shape[1]).expand(3, -1)
+        return owner.get_rope_index(ids, row["mm_token_type_ids"], **media)[0][:, 0]
+
+    return positions
 
 
 class Family:
@@ -93,6 +112,16 @@ class Family:
     # asking for another encoding (``tokenizer_use_mistral_common: false``) would train a format the
     # model is never prompted with, and is refused.
     mistral_common: ClassVar[bool] = False
+    # ``sample_packing``: whether several rows may share one sequence, each attending only to itself
+    # (position ids restart per row, no attention mask). On only where tests/test_packing.py shows a
+    # packed batch gives every row the loss and gradients it gets alone; otherwise the config is
+    # refused with ``pack_refusal`` as the reason.
+    can_pack: ClassVar[bool] = False
+    pack_refusal: ClassVar[str] = "packed rows are not verified to train as if each were alone for this family"
+    # The processor gives an image more placeholder tokens the more pixels it has (variable resolution,
+    # or tiles chosen by size), so a row over ``sequence_len`` can fit by shrinking its images
+    # (``media_fit: shrink``, preprocess/rows.py). False: an image costs the same tokens at any size.
+    image_tokens_scale_with_size: ClassVar[bool] = False
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -199,6 +228,13 @@ class Family:
         """All model inputs for a rendered row (one processor call with all its media)."""
         out = processor(text=[text], add_special_tokens=False, return_tensors="pt", **cls.processor_call_kwargs(media))
         return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
+
+    @classmethod
+    def packed_positions(cls, model: Any) -> Callable[[dict[str, torch.Tensor]], torch.Tensor] | None:
+        """For a packing family whose rope has several axes: a function giving one row's positions
+        ``[axes, L]`` from its inputs (``input_ids`` [1, L] and its media tensors), as the model would
+        compute them for the row alone. None (the default): plain 1-D positions restarting per row."""
+        return None
 
     @classmethod
     def prepare_inputs(cls, batch: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:

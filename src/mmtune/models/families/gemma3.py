@@ -40,6 +40,10 @@ def system_message(family: str, parts: list[dict]) -> dict:
 @register
 class Gemma3(Family):
     id = "gemma3"
+    pack_refusal = (
+        "its image tokens attend to each other through a block mask transformers indexes by position, and "
+        "packed rows' positions restart, so the blocks land on the wrong tokens"
+    )
     model_types = ("gemma3",)
     modalities = frozenset({"image"})
     template_names = ("gemma3", "gemma")

@@ -28,6 +28,10 @@ from mmtune.models.families.gemma3 import system_message
 @register
 class Gemma3n(Family):
     id = "gemma3n"
+    pack_refusal = (
+        "its vision tower's gradients differ (NaN) when the images of several packed rows run together "
+        "(tests/test_packing.py)"
+    )
     model_types = ("gemma3n",)
     modalities = frozenset({"image", "audio"})
     template_names = ("gemma3n",)

@@ -45,6 +45,7 @@ def system_message(family: str, parts: list[dict]) -> dict:
 @register
 class Gemma4(Family):
     id = "gemma4"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     model_types = ("gemma4",)
     modalities = frozenset({"image", "audio", "video"})
     template_names = ("gemma4",)

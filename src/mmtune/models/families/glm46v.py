@@ -21,14 +21,21 @@ timestamps from ``video_metadata`` (bare frames would be stamped at 24 fps). The
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
 from mmtune.models.families import register
-from mmtune.models.families.base import Family, family_template, video_metadata
+from mmtune.models.families.base import Family, family_template, rope_index_positions, video_metadata
 
 
 @register
 class Glm46V(Family):
     id = "glm46v"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     model_types = ("glm46v", "glm4v")
+    image_tokens_scale_with_size = True  # one token per merged patch (dynamic resolution, as Qwen2-VL)
     modalities = frozenset({"image", "video"})
     template_names = ("glm46v",)
     chat_template = family_template("glm46v.jinja")
@@ -45,6 +52,11 @@ class Glm46V(Family):
     projector_pattern = r"^model\.visual\.merger\."
     lora_modules = r"(self_attn\.(q|k|v|o)_proj|mlp\.(shared_experts\.)?(gate_up|gate|up|down)_proj)"
     hub_example = "zai-org/GLM-4.6V-Flash"
+
+    @classmethod
+    def packed_positions(cls, model: Any) -> Callable[[dict[str, torch.Tensor]], torch.Tensor] | None:
+        """3-D rope positions, row by row from the model's own rope index."""
+        return rope_index_positions(model)
 
     @classmethod
     def processor_call_kwargs(cls, media: dict[str, list]) -> dict:

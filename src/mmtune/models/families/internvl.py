@@ -33,7 +33,9 @@ MEDIA = {
 @register
 class InternVL(Family):
     id = "internvl"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     model_types = ("internvl",)
+    image_tokens_scale_with_size = True  # more tiles for a larger image (up to max_patches)
     modalities = frozenset({"image", "video"})
     template_names = ("internvl",)
     chat_template = family_template("internvl.jinja")

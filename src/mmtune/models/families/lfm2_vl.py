@@ -22,7 +22,9 @@ TILE_TOKENS = [f"<|img_row_{r}_col_{c}|>" for r in range(1, 11) for c in range(1
 @register
 class Lfm2VL(Family):
     id = "lfm2_vl"
+    pack_refusal = "its short-convolution layers carry state from one packed row into the next"
     model_types = ("lfm2_vl",)
+    image_tokens_scale_with_size = True  # tokens by size (smart resize), tiles for large images
     modalities = frozenset({"image"})
     template_names = ()  # the checkpoint's own template (config: leave out or `tokenizer_default`)
     chat_template = family_template("lfm2_vl.jinja")

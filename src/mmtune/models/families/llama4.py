@@ -32,7 +32,9 @@ MEDIA = (
 @register
 class Llama4(Family):
     id = "llama4"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     model_types = ("llama4",)
+    image_tokens_scale_with_size = True  # tiles chosen by the image's size, each a fixed number of tokens
     modalities = frozenset({"image"})
     template_names = ("llama4",)
     chat_template = family_template("llama4.jinja")

@@ -75,6 +75,7 @@ def _tokenizer(processor: Any) -> Any:
 @register
 class Llava(Family):
     id = "llava"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     model_types = ("llava",)
     modalities = frozenset({"image"})
     template_names = ("llava", "llava_1_5", "vicuna_v1")

@@ -31,7 +31,9 @@ from mmtune.models.mistral_chat import MistralChatFamily, pad_images
 @register
 class MistralSmall31(MistralChatFamily):
     id = "mistral_small_3_1"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     model_types = ("mistral3",)
+    image_tokens_scale_with_size = True  # one [IMG] per merged patch, up to the longest edge
     modalities = frozenset({"image"})
     template_names = ()  # the checkpoint's own format (mistral-common)
     chat_template = family_template("mistral_small_3_1.jinja")

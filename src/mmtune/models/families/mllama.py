@@ -28,6 +28,10 @@ from mmtune.models.families.base import SEQUENCE_KEYS, Family, family_template
 @register
 class Mllama(Family):
     id = "mllama"
+    pack_refusal = (
+        "its images reach the text through cross-attention, whose mask and image tensors are per sequence, "
+        "not per packed row"
+    )
     model_types = ("mllama",)
     modalities = frozenset({"image"})
     template_names = ("llama3_2_vision", "mllama")

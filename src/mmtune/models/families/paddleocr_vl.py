@@ -17,13 +17,14 @@ OCR tasks are plain user texts (``OCR:``, ``Table Recognition:``, ``Formula Reco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from mmtune.conversation import Conversation
 from mmtune.models.families import register
-from mmtune.models.families.base import Family, family_template
+from mmtune.models.families.base import Family, family_template, rope_index_positions
 from mmtune.models.families.llava import media_first
 from mmtune.transforms.base import Transform, TransformSettings
 from mmtune.transforms.chat_template import ChatTemplateTransform
@@ -43,7 +44,9 @@ class ImagesFirstTransform(ChatTemplateTransform):
 @register
 class PaddleOcrVl(Family):
     id = "paddleocr_vl"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     model_types = ("paddleocr_vl",)
+    image_tokens_scale_with_size = True  # one token per merged patch (dynamic resolution)
     modalities = frozenset({"image"})
     template_names = ("paddleocr_vl",)
     chat_template = family_template("paddleocr_vl.jinja")
@@ -52,6 +55,11 @@ class PaddleOcrVl(Family):
     vision_pattern = r"^model\.visual\."
     projector_pattern = r"^model\.projector\."
     hub_example = "PaddlePaddle/PaddleOCR-VL-1.6"
+
+    @classmethod
+    def packed_positions(cls, model: Any) -> Callable[[dict[str, torch.Tensor]], torch.Tensor] | None:
+        """3-D rope positions, row by row from the model's own rope index."""
+        return rope_index_positions(model)
 
     @classmethod
     def transform(cls, processor: Any, settings: TransformSettings) -> Transform:

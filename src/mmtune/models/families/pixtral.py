@@ -28,8 +28,10 @@ from mmtune.models.families.base import Family, family_template
 @register
 class Pixtral(Family):
     id = "pixtral"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     # The converted checkpoint says ``llava``; its vision tower says ``pixtral`` (see the registry).
     model_types = ("llava/pixtral",)
+    image_tokens_scale_with_size = True  # one [IMG] per 16x16 pixels, up to the longest edge
     modalities = frozenset({"image"})
     template_names = ("pixtral", "mistral_v3")
     chat_template = family_template("pixtral.jinja")

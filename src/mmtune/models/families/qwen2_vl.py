@@ -2,20 +2,27 @@
 
 The model computes its multi-axis (t, h, w) rope positions itself from ``input_ids`` and the
 ``image_grid_thw`` / ``video_grid_thw`` the processor returns, so the pipeline only carries
-those tensors along. Flattened patches (``pixel_values`` [n_patches, C*T*P*P]) concatenate
-across a batch.
+those tensors along. Packed rows (``sample_packing``) get those positions row by row from the
+model's own ``get_rope_index`` (``packed_positions``). Flattened patches (``pixel_values``
+[n_patches, C*T*P*P]) concatenate across a batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
 from mmtune.models.families import register
-from mmtune.models.families.base import Family, family_template, video_metadata
+from mmtune.models.families.base import Family, family_template, rope_index_positions, video_metadata
 
 
 @register
 class Qwen2VL(Family):
     id = "qwen2_vl"
     model_types = ("qwen2_vl",)
+    image_tokens_scale_with_size = True  # one token per 28x28 pixels (dynamic resolution)
     modalities = frozenset({"image", "video"})
     template_names = ("qwen2_vl", "qwen2_5_vl", "chatml")
     chat_template = family_template("qwen2_vl.jinja")
@@ -25,6 +32,11 @@ class Qwen2VL(Family):
     vision_pattern = r"^model\.visual\.(?!merger\.)"
     projector_pattern = r"^model\.visual\.merger\."
     hub_example = "Qwen/Qwen2-VL-7B-Instruct"
+    can_pack = True
+
+    @classmethod
+    def packed_positions(cls, model: Any) -> Callable[[dict[str, torch.Tensor]], torch.Tensor] | None:
+        return rope_index_positions(model)
 
     @classmethod
     def processor_call_kwargs(cls, media: dict[str, list]) -> dict:

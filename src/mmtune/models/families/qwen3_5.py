@@ -56,6 +56,10 @@ class Qwen3_5(Qwen3VL):
         r"|mlp\.(shared_expert\.)?(gate|up|down)_proj)"
     )
     linear_modules = r".*(_proj|in_proj_[a-z]+|_gate)"
+    # Its Gated DeltaNet layers carry a recurrent state along the whole sequence: restarting positions
+    # do not reset it, so a packed row would read the rows before it.
+    can_pack = False
+    pack_refusal = "its linear-attention (Gated DeltaNet) layers carry state from one packed row into the next"
 
     @classmethod
     def template_message(cls, role: str, parts: list[dict]) -> dict:

@@ -27,6 +27,7 @@ GRID_TOKENS = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
 @register
 class SmolVLM2(Family):
     id = "smolvlm2"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     model_types = ("smolvlm",)
     modalities = frozenset({"image", "video"})
     template_names = ()  # the checkpoint's own template (config: leave out or `tokenizer_default`)

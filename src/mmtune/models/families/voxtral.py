@@ -28,6 +28,7 @@ from mmtune.models.mistral_chat import MistralChatFamily
 @register
 class Voxtral(MistralChatFamily):
     id = "voxtral"
+    can_pack = True  # packed rows train as if alone (tests/test_packing.py)
     model_types = ("voxtral",)
     modalities = frozenset({"audio"})
     template_names = ()  # the checkpoint's own format (mistral-common)
