@@ -37,8 +37,16 @@ lint: install-dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 
-bench: install
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
+
+# BENCH_ARGS=--quick for the short run; docs/benchmarks.md has the figures.
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/media_intake.py
+	$(BIN)/python bench/train_throughput.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs
