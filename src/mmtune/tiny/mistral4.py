@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from mmtune.tiny import TinySizes, recipe, text_heads
-from mmtune.tiny.ministral3 import V13_SPECIALS, build, ministral3_text, yarn
+from mmtune.tiny.ministral3 import V13_SPECIALS, ministral3_text, yarn
+from mmtune.tiny.mistral_small_3_1 import build
 
 V15_SPECIALS = {**V13_SPECIALS, 36: "[MODEL_SETTINGS]", 37: "[/MODEL_SETTINGS]"}
 MODEL_SETTINGS = {"model_settings_builder": {"reasoning_effort": {"values": ["none", "high"], "default": "none"}}}
