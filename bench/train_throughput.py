@@ -165,19 +165,38 @@ def instrument() -> dict:
     ``Trainer.train`` (its metrics); both tools train through these."""
     import transformers
 
-    stats = {"first_step": None, "positions": 0, "padding": 0, "supervised": 0, "metrics": {}, "steps": []}
+    stats = {
+        "first_step": None,
+        "positions": 0,
+        "padding": 0,
+        "supervised": 0,
+        "rows": 0,
+        "metrics": {},
+        "steps": [],
+    }
     step, train = transformers.Trainer.training_step, transformers.Trainer.train
 
     def training_step(self, model, inputs, *args, **kwargs):
         if stats["first_step"] is None:
             stats["first_step"] = time.time()
         ids, mask, labels = inputs.get("input_ids"), inputs.get("attention_mask"), inputs.get("labels")
+        pos = inputs.get("position_ids")
         if ids is not None:
             stats["positions"] += int(ids.numel())
             if mask is not None and mask.dim() == 2:
                 stats["padding"] += int((mask == 0).sum())
+                stats["rows"] += int(ids.shape[0])
         if labels is not None:
             stats["supervised"] += int((labels != -100).sum())
+        if mask is None and pos is not None and labels is not None:  # packed: rows restart their positions
+            pos = pos[0] if pos.dim() == 3 else pos
+            for p, lab in zip(pos, labels):
+                starts = (p == 0).nonzero().flatten().tolist() + [len(p)]
+                for s, e in zip(starts, starts[1:]):
+                    if (lab[s:e] != -100).any():
+                        stats["rows"] += 1
+                    elif e == len(p):  # the padding block at the end carries no labels
+                        stats["padding"] += e - s
         t = time.perf_counter()
         loss = step(self, model, inputs, *args, **kwargs)
         stats["steps"].append((round(time.perf_counter() - t, 3), int(ids.shape[-1]) if ids is not None else 0))
@@ -201,6 +220,8 @@ def report(stats: dict, eval_loss: float, trainable: int, **extra) -> None:
         "train_runtime": runtime,
         "samples_per_s": m.get("train_samples_per_second"),
         "supervised_tok_per_s": stats["supervised"] / runtime,
+        "rows_per_s": stats["rows"] / runtime,
+        "rows_trained": stats["rows"],
         "supervised": stats["supervised"],
         "positions": stats["positions"],
         "padding_frac": stats["padding"] / max(1, stats["positions"]),
@@ -234,7 +255,41 @@ def child_mmtune(cfg_path: str) -> None:
     import mmtune
 
     eval_loss, trainable = metrics.get("eval_loss", float("nan")), metrics.get("trainable_params", 0)
-    report(stats, eval_loss, trainable, rc=rc, notes=notes, mmtune=str(Path(mmtune.__file__).parent))
+    report(
+        stats,
+        eval_loss,
+        trainable,
+        rc=rc,
+        notes=notes,
+        mmtune=str(Path(mmtune.__file__).parent),
+        **cache_sizes(cfg_path),
+    )
+
+
+def cache_sizes(cfg_path: str) -> dict:
+    """Bytes per row of the preprocessing cache's rows file, and of the decoded media it holds as
+    uint8 (the pixels of its images and frames): what the ``cache_media`` target compares."""
+    import numpy as np
+    import yaml
+
+    from mmtune.preprocess.cache import ROWS_FILE, load_rows
+    from mmtune.preprocess.codec import unpack_media
+
+    root = Path(yaml.safe_load(Path(cfg_path).read_text())["dataset_prepared_path"])
+    found = [d for d in root.iterdir() if (d / "data" / ROWS_FILE).exists() and ".tmp-" not in d.name]
+    if not found:
+        return {}
+    ds = load_rows(found[0])
+    pixels = 0
+    for blob in ds["media"]:
+        for _, value in unpack_media(blob)[1]:
+            frames = getattr(value, "frames", [value])
+            pixels += sum(np.asarray(f).nbytes for f in frames)
+    n = max(1, len(ds))
+    return {
+        "cache_bytes_per_row": (found[0] / "data" / ROWS_FILE).stat().st_size / n,
+        "media_uint8_per_row": pixels / n,
+    }
 
 
 def child_trl(spec_path: str) -> None:
@@ -292,6 +347,7 @@ def child_trl(spec_path: str) -> None:
         disable_tqdm=True,
         gradient_checkpointing=False,  # TRL's default is True; mmtune's is False
         dataloader_num_workers=0,
+        bf16=False,  # TRL's default is bf16 autocast, which on a CPU without bf16 units is several times slower
     )
     processor.chat_template = TRL_TEMPLATE
     trainer = SFTTrainer(
@@ -334,7 +390,7 @@ def run_child(args: list[str], log: Path) -> tuple[float, float, dict | None]:
     return wall, usage.ru_maxrss / 1024, got
 
 
-def mmtune_config(work: Path, a: argparse.Namespace, cache: Path, packed: bool) -> Path:
+def mmtune_config(work: Path, a: argparse.Namespace, cache: Path, packed: bool, tensors: bool = False) -> Path:
     import yaml
 
     run = work / "run"
@@ -371,6 +427,8 @@ def mmtune_config(work: Path, a: argparse.Namespace, cache: Path, packed: bool) 
         cfg.update({"adapter": "lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0})
     if packed:
         cfg["sample_packing"] = True
+    if tensors:
+        cfg["cache_media"] = "tensors"
     path = run / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -421,7 +479,9 @@ def main() -> None:
     ap.add_argument("--sequence-len", type=int, default=1024)
     ap.add_argument("--data", type=Path, default=ROOT / "runs" / "bench_train" / "data")
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "bench_train" / "work")
-    ap.add_argument("--only", default="mmtune,packed,trl", help="comma-separated variants: mmtune, packed, trl")
+    ap.add_argument(
+        "--only", default="mmtune,packed,trl,tensors", help="comma-separated variants: mmtune, packed, trl, tensors"
+    )
     ap.add_argument("--json", type=Path, help="also write every run's figures here")
     a = ap.parse_args()
     a.rows = a.rows or (200 if a.quick else 1000)
@@ -450,6 +510,8 @@ def main() -> None:
 
     def record(name: str, wall: float, rss: float, got: dict | None, log: Path) -> None:
         row = {"wall": wall, "rss": rss, **(got or {"failed": True})}
+        if got and got.get("rows_trained"):  # conversations trained per second of the whole run
+            row["e2e_rows_per_s"] = got["rows_trained"] / wall
         results.setdefault(name, []).append(row)
         state = "ok" if got else f"FAILED, see {log}"
         print(f"  {name:22} {wall:7.1f} s  {rss:6.0f} MiB  {state}", flush=True)
@@ -470,12 +532,20 @@ def main() -> None:
         if "packed" in only:
             cache = a.work / "cache_packed"
             shutil.rmtree(cache, ignore_errors=True)
-            cfg = mmtune_config(a.work, a, cache, packed=True)
-            log = a.work / f"mmtune_packed_{r}.log"
-            wall, rss, got = run_child(["--child-mmtune", str(cfg)], log)
-            if got and any("not supported" in n for n in got.get("notes", [])):
-                got = {"unavailable": got["notes"][0]}
-            record("mmtune packed cold", wall, rss, got, log)
+            for name in ("mmtune packed cold", "mmtune packed warm"):
+                cfg = mmtune_config(a.work, a, cache, packed=True)
+                log = a.work / f"{name.replace(' ', '_')}_{r}.log"
+                wall, rss, got = run_child(["--child-mmtune", str(cfg)], log)
+                if got and any("not supported" in n for n in got.get("notes", [])):
+                    got = {"unavailable": got["notes"][0]}
+                record(name, wall, rss, got, log)
+        if "tensors" in only:  # cache_media: tensors, the processor's float tensors in the cache
+            cache = a.work / "cache_tensors"
+            shutil.rmtree(cache, ignore_errors=True)
+            for name in ("tensors cold", "tensors warm"):
+                cfg = mmtune_config(a.work, a, cache, packed=False, tensors=True)
+                log = a.work / f"{name.replace(' ', '_')}_{r}.log"
+                record(name, *run_child(["--child-mmtune", str(cfg)], log), log)
     if a.json:
         a.json.write_text(json.dumps(results, indent=2))
     summarize(results)
@@ -486,9 +556,13 @@ def summarize(results: dict[str, list[dict]]) -> None:
         ("wall", "end-to-end wall s", ".1f", False),
         ("to_first_step", "start to 1st step s", ".1f", False),
         ("samples_per_s", "train samples/s", ".2f", True),
+        ("rows_per_s", "train conversations/s", ".2f", True),
+        ("e2e_rows_per_s", "e2e conversations/s", ".3f", True),
         ("supervised_tok_per_s", "supervised tok/s", ".0f", True),
         ("padding_frac", "padding fraction", ".3f", False),
         ("rss", "peak RSS MiB", ".0f", False),
+        ("cache_bytes_per_row", "cache bytes/row", ".0f", False),
+        ("media_uint8_per_row", "media uint8 bytes/row", ".0f", False),
         ("eval_loss", "final eval loss", ".4f", False),
         ("trainable", "trainable params", ",d", False),
     ]

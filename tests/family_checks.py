@@ -21,7 +21,7 @@ from PIL import Image
 from mmtune.config import parse_config
 from mmtune.data.intake import RowTask
 from mmtune.outputs.predict import Predictor
-from mmtune.preprocess.codec import unpack_tensors
+from mmtune.preprocess.codec import pack_tensors, row_tensors, unpack_tensors
 from mmtune.preprocess.rows import RowProcessor
 from mmtune.preprocess.settings import settings_from_config
 from mmtune.train.collator import Collator
@@ -235,6 +235,9 @@ def encode_row(rp: RowProcessor, row: dict, media_base: str = ".") -> dict:
     """Preprocess one raw row; fails the test with the DataError message if the row is rejected."""
     out = rp(row_task(row, media_base))
     assert isinstance(out, dict), str(out)
+    # ``mm`` with every model tensor, also those the processor makes at batch time from the stored
+    # media (the row keeps its ``media`` too, so a collator makes them again, the training path)
+    out["mm"] = pack_tensors(row_tensors(out, rp.transform))
     return out
 
 
@@ -326,7 +329,7 @@ def assert_same_logits(result: TrainResult) -> Predictor:
     ds = result.prepared.dataset
     tok = tokenizer(pred)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    batch = Collator(pred.family, pad)([ds[0]])
+    batch = Collator(pred.family, pad, pred.transform)([ds[0]])
     batch.pop("labels")
     a = logits_on(result.model, pred.family, batch)
     b = logits_on(pred.model, pred.family, batch)

@@ -24,7 +24,7 @@ FLOORS: list[tuple[str, ...]] = [
         "mmtune.examples",
     ),
     ("mmtune.data",),
-    ("mmtune.transforms",),
+    ("mmtune.transforms", "mmtune.export"),
     ("mmtune.models",),
     ("mmtune.tiny",),
     ("mmtune.preprocess",),

@@ -70,7 +70,7 @@ def test_all_unknown_and_refused_keys_are_reported_in_one_error():
 def test_keys_without_effect_warn_once_per_reason_and_empty_keys_say_nothing(caplog):
     raw = {
         **BASE,
-        "wandb_project": "demo",
+        "wandb_log_model": "end",
         "wandb_entity": None,
         "wandb_watch": "",
         "comet_api_key": "k",
@@ -83,7 +83,7 @@ def test_keys_without_effect_warn_once_per_reason_and_empty_keys_say_nothing(cap
         parse_config(raw)
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert lines == [
-        f"config keys without effect here ({WITHOUT_EFFECT['wandb_project']}): wandb_project, comet_api_key",
+        f"config keys without effect here ({WITHOUT_EFFECT['wandb_log_model']}): wandb_log_model, comet_api_key",
         f"config keys without effect here ({WITHOUT_EFFECT['liger_rms_norm']}): liger_rms_norm",
     ]
 

@@ -456,7 +456,8 @@ def test_special_tokens_set_the_tokenizers_pad_token_for_the_collator(qwen, tmp_
     tasks, _ = dataset_tasks(cfg.datasets[0])
     short = worker(tasks[0])
     longer = dict(short, input_ids=short["input_ids"] + [5], labels=short["labels"] + [5])
-    batch = Collator(worker.family, processor.tokenizer.pad_token_id)([short, longer])  # as Recipe builds it
+    collate = Collator(worker.family, processor.tokenizer.pad_token_id, worker.transform)  # as Recipe builds it
+    batch = collate([short, longer])
     assert batch["input_ids"][0, -1].item() == im_end and batch["labels"][0, -1].item() == IGNORE
 
 

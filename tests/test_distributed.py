@@ -251,3 +251,19 @@ def test_gpu_check_configs_parse(tmp_path):
     assert len(made) >= 3 * 6, [p.name for p in made]
     for p in made:
         load_config(p)
+
+
+@pytest.mark.parametrize(("keys", "how"), [({"fsdp_version": 2}, "fsdp"), ({"deepspeed": "zero3"}, "DeepSpeed ZeRO-3")])
+def test_generated_eval_metrics_refused_where_no_process_holds_the_model(keys, how):
+    with pytest.raises(ConfigError) as e:
+        check_distributed(_cfg(val_set_size=2, eval_metrics=["loss", "exact_match", "cer"], **keys))
+    assert str(e.value) == (
+        f"eval_metrics exact_match, cer generate answers on one process, and with {how} no process holds the "
+        "whole model; keep eval_metrics: [loss] for training and run `mmtune evaluate OUTPUT_DIR` on the saved model"
+    )
+    # ZeRO-2 keeps whole parameters on every process: generation works there
+    if "deepspeed" in keys:
+        try:
+            check_distributed(_cfg(val_set_size=2, eval_metrics=["exact_match"], deepspeed="zero2"))
+        except ConfigError as other:
+            assert "eval_metrics" not in str(other)

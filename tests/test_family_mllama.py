@@ -61,7 +61,7 @@ def test_batch_whose_longest_row_has_no_image(tiny_ckpt, tmp_path):
         encode_row(rp, long_text),
     ]
     assert len(rows[1]["input_ids"]) > len(rows[0]["input_ids"])
-    batch = Collator(fam, tokenizer(rp).pad_token_id)(rows)
+    batch = Collator(fam, tokenizer(rp).pad_token_id, rp.transform)(rows)
     model = fam.model_class().from_pretrained(tiny_ckpt("mllama"))
     inputs = fam.prepare_inputs(batch, model.dtype)
     assert inputs["cross_attention_mask"].shape[:2] == inputs["input_ids"].shape

@@ -90,13 +90,13 @@ def test_packed_rows_train_as_if_alone(family_id, tiny_ckpt, tmp_path):
 
     alone, total = [], 0.0
     for r, k in zip(rows, uses):
-        loss = token_losses(model, family, Collator(family, pad)([r]))[0]
+        loss = token_losses(model, family, Collator(family, pad, rp.transform)([r]))[0]
         alone.append(loss.detach())
         total = total + k * loss.sum()
     total.backward()
     want = grads(model, checked)
 
-    collate = PackingCollator(family, pad, family.packed_positions(model))
+    collate = PackingCollator(family, pad, family.packed_positions(model), rp.transform)
     for packs in batches:
         batch = collate([[rows[i] for i in p] for p in packs])
         assert "attention_mask" not in batch

@@ -11,6 +11,7 @@ from PIL import Image
 
 from mmtune.cli import main
 from mmtune.errors import BadRowsError
+from mmtune.models.families import get_family
 from mmtune.preprocess.cache import prepare
 from mmtune.preprocess.settings import settings_from_config
 
@@ -118,14 +119,17 @@ def test_legacy_images_column_uses_every_image(tiny_ckpt, tmp_path):
 
 
 def test_image_size_resizes_every_image(tiny_ckpt, tmp_path):
-    from mmtune.preprocess.codec import unpack_tensors
+    from mmtune.preprocess.codec import row_tensors, unpack_media
 
     _img(tmp_path / "imgs/a.png", size=(300, 100))
     data = write_jsonl(tmp_path / "data.jsonl", [_row()])
     cfg = tiny_config(tiny_ckpt("qwen2_vl"), data, tmp_path, image_size=56)
     settings, proc = settings_from_config(cfg)
     row = prepare(cfg, settings, processor=proc).dataset[0]
-    assert unpack_tensors(row["mm"])["image_grid_thw"].tolist() == [[1, 4, 4]]  # 56 px / 14 px patches
+    ((kind, image),) = unpack_media(row["media"])[1]  # the cache keeps the resized image itself
+    assert kind == "image" and image.size == (56, 56) and image.mode == "RGB"
+    transform = get_family(settings.family).transform(proc, settings)
+    assert row_tensors(row, transform)["image_grid_thw"].tolist() == [[1, 4, 4]]  # 56 px / 14 px patches
 
 
 def _write_cfg(tmp_path, ckpt, rows):

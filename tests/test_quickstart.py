@@ -44,3 +44,12 @@ def test_quickstart_runs_end_to_end(tmp_path, capsys, monkeypatch):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("quickstart accuracy: before ") and " -> after " in last
     assert (tmp_path / "run" / "model" / "mmtune_run.json").exists()
+    # both numbers are the evaluation path's exact_match, written as `mmtune evaluate` writes them
+    model = tmp_path / "run" / "model"
+    before = json.loads((model / "eval_results_base.json").read_text())
+    after = json.loads((model / "eval_results.json").read_text())
+    # 3 held-out images, 3 questions each
+    assert before["rows"] == after["rows"] == 9 and before["base"] and not after["base"]
+    em = before["metrics"]["exact_match"], after["metrics"]["exact_match"]
+    assert last == f"quickstart accuracy: before {em[0]:.0%} -> after {em[1]:.0%}"
+    assert len((model / "eval_predictions.jsonl").read_text().splitlines()) == 9

@@ -134,14 +134,18 @@ def test_early_stopping_stops_when_the_eval_loss_stops_improving(tiny_ckpt, tmp_
     assert result.metrics["steps"] == 6
 
 
-@pytest.mark.parametrize("key", [{"early_stopping_patience": 2}, {"load_best_model_at_end": True}])
+@pytest.mark.parametrize(
+    "key", [{"early_stopping_patience": 2}, {"load_best_model_at_end": True}, {"eval_metrics": ["exact_match"]}]
+)
 def test_keys_that_need_evaluation_are_refused_without_held_out_rows(tiny_ckpt, tmp_path, key):
     from mmtune.preprocess.validate import validate
 
     data = write_jsonl(tmp_path / "d.jsonl", [{"messages": []}])
     with pytest.raises(ConfigError) as e:
         validate(tiny_config(tiny_ckpt(FIRST), data, tmp_path, **key))
-    assert str(e.value) == f"{next(iter(key))} needs evaluation: set val_set_size (no rows are held out)"
+    assert (
+        str(e.value) == f"{next(iter(key))} needs evaluation: set val_set_size or test_datasets (no rows are held out)"
+    )
 
 
 def test_optimizer_and_schedule_keys_reach_the_trainer():

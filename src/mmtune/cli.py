@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from mmtune.errors import MmtuneError
 
@@ -133,15 +134,62 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(a: argparse.Namespace) -> int:
+def _predictor(a: argparse.Namespace) -> Any:  # a Predictor (mmtune.outputs.predict), imported lazily
+    """The model ``predict`` / ``chat`` talk to: an output folder (its base model with ``--base``) or a
+    plain checkpoint (``--model``)."""
     from mmtune.outputs.predict import Predictor
 
-    pred = Predictor(a.output_dir)
-    print(
-        pred.generate(
-            a.prompt, images=a.image or [], audio=a.audio or [], videos=a.video or [], max_new_tokens=a.max_new_tokens
-        )
-    )
+    if a.model:
+        if a.output_dir or a.base:
+            raise MmtuneError("--model takes a plain checkpoint instead of OUTPUT_DIR (and has no --base)")
+        return Predictor.of_checkpoint(a.model)
+    if not a.output_dir:
+        raise MmtuneError(f"usage: mmtune {a.cmd} OUTPUT_DIR [--base], or mmtune {a.cmd} --model CHECKPOINT")
+    return Predictor.of_base(a.output_dir) if a.base else Predictor(a.output_dir)
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    pred = _predictor(a)
+    media = {"images": a.image or [], "audio": a.audio or [], "videos": a.video or []}
+    # stdout holds the answer only (logs go to stderr), so `mmtune predict ... > answer.txt` works
+    print(pred.generate(a.prompt, **media, max_new_tokens=a.max_new_tokens, system=a.system))
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from mmtune.outputs.evaluate import evaluate_output, metrics_table
+
+    metrics = [m.strip() for m in a.metrics.split(",") if m.strip()] if a.metrics else None
+    results = evaluate_output(a.output_dir, a.data, a.base, metrics, a.max_samples, a.max_new_tokens)
+    print(metrics_table(results))
+    return 0
+
+
+def cmd_merge(a: argparse.Namespace) -> int:
+    from mmtune.outputs.merge import merge_output
+
+    print(f"merged model saved to {merge_output(a.output_dir, a.to, a.dtype)}")
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from mmtune.outputs.report import write_report
+
+    print(write_report(a.output_dir))
+    return 0
+
+
+def cmd_chat(a: argparse.Namespace) -> int:
+    from mmtune.outputs.chat import chat
+
+    return chat(_predictor(a), system=a.system, max_new_tokens=a.max_new_tokens)
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from mmtune.config import load_config
+    from mmtune.export.run import export
+
+    print(export(load_config(a.config), a.to, Path(a.out), a.media_uri_prefix, a.split_validation).summary())
     return 0
 
 
@@ -150,8 +198,14 @@ def cmd_validate(a: argparse.Namespace) -> int:
     from mmtune.preprocess.validate import validate
     from mmtune.views import print_report, result_console
 
-    report = validate(load_config(a.config), workers=a.workers)
-    print_report(report, result_console())
+    if a.for_provider:  # a hosted provider's rules (docs/exports.md): nothing is tokenized or written
+        from mmtune.export.run import check_export
+
+        report = check_export(load_config(a.config), a.for_provider)
+        print(report.summary())
+    else:
+        report = validate(load_config(a.config), workers=a.workers)
+        print_report(report, result_console())
     if a.report:
         out = Path(a.report)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -228,16 +282,62 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config")
     s.add_argument("--report", help="write a JSON report here")
     s.add_argument("--workers", type=int, default=None)
+    hosted = ("openai", "azure", "together", "fireworks", "gemini", "nova")  # docs/exports.md
+    s.add_argument("--for", dest="for_provider", choices=hosted, help="check against a hosted provider's rules instead")
     s.set_defaults(fn=cmd_validate)
 
-    s = sub.add_parser("predict", help="generate with a trained output folder")
-    s.add_argument("output_dir")
+    s = sub.add_parser("export", help="write the datasets in a hosted provider's fine-tuning format (docs/exports.md)")
+    s.add_argument("config")
+    s.add_argument("--to", required=True, choices=hosted, help="the provider whose format and rules to use")
+    s.add_argument("--out", required=True, help="folder for train.jsonl, validation.jsonl, media/ and the report")
+    s.add_argument("--media-uri-prefix", metavar="URI", help="where OUT/media/ is uploaded (gs://, s3://, https://)")
+    s.add_argument("--split-validation", type=float, default=0.0, metavar="FRACTION", help="share for validation.jsonl")
+    s.set_defaults(fn=cmd_export)
+
+    def model_args(s: argparse.ArgumentParser) -> None:
+        s.add_argument("output_dir", nargs="?", help="an mmtune output folder (or a merged one)")
+        s.add_argument(
+            "--base", action="store_true", help="the output's base model, prompted as the trained one (before/after)"
+        )
+        s.add_argument("--model", help="a plain checkpoint folder or hub name instead of an output folder")
+        s.add_argument("--system", help="a system message (default: the run's default_system_message)")
+        s.add_argument("--max-new-tokens", type=int, default=64)
+
+    s = sub.add_parser("evaluate", help="score an output (or its base model) on held-out rows (docs/evaluate.md)")
+    s.add_argument("output_dir", help="an mmtune output folder")
+    s.add_argument("--data", help="a data file or config YAML (default: the run's held-out rows)")
+    s.add_argument("--base", action="store_true", help="evaluate the run's base model, prompted as the trained one")
+    s.add_argument("--metrics", help="comma-separated: exact_match,accuracy,rouge_l,bleu,cer,wer,anls")
+    s.add_argument("--max-samples", type=int, help="evaluate at most this many rows (default: eval_max_samples)")
+    s.add_argument("--max-new-tokens", type=int, help="tokens per answer at most (default: eval_max_new_tokens)")
+    s.set_defaults(fn=cmd_evaluate)
+
+    s = sub.add_parser("predict", help="generate one answer with a trained output (printed alone on stdout)")
+    model_args(s)
     s.add_argument("--image", action="append", help="an image path (repeatable)")
     s.add_argument("--audio", action="append", help="an audio file (repeatable)")
     s.add_argument("--video", action="append", help="a video file (repeatable)")
     s.add_argument("--prompt", required=True)
-    s.add_argument("--max-new-tokens", type=int, default=64)
     s.set_defaults(fn=cmd_predict)
+
+    s = sub.add_parser(
+        "chat",
+        help="chat with a trained output in the terminal (/image /audio /video PATH, /system, /reset, /quit)",
+    )
+    model_args(s)
+    s.set_defaults(fn=cmd_chat)
+
+    s = sub.add_parser("merge", help="merge a LoRA output's adapter into its base weights (one loadable folder)")
+    s.add_argument("output_dir", help="an mmtune output folder with a LoRA adapter")
+    s.add_argument("--to", default=None, help="where to save the merged model (default: OUTPUT_DIR/merged)")
+    s.add_argument(
+        "--dtype", choices=["bf16", "fp16", "fp32"], default=None, help="weights' dtype (default: the run's)"
+    )
+    s.set_defaults(fn=cmd_merge)
+
+    s = sub.add_parser("report", help="rebuild OUTPUT_DIR/report.html from the run's files; prints its path")
+    s.add_argument("output_dir", help="a folder `mmtune train` wrote")
+    s.set_defaults(fn=cmd_report)
 
     s = sub.add_parser("tiny", help="write a tiny random checkpoint of a model family")
     s.add_argument("family", nargs="?")

@@ -54,13 +54,16 @@ def check_split(cfg: Config, rows: int) -> None:
 
 def check_evaluation(cfg: Config) -> None:
     """Keys that act on evaluation results need held-out rows."""
-    for key in ("load_best_model_at_end", "early_stopping_patience"):
-        if getattr(cfg, key) and not cfg.val_set_size:
-            raise ConfigError(f"{key} needs evaluation: set val_set_size (no rows are held out)")
+    for key in ("load_best_model_at_end", "early_stopping_patience", "eval_metrics"):
+        if getattr(cfg, key) and not (cfg.val_set_size or cfg.test_datasets):
+            raise ConfigError(f"{key} needs evaluation: set val_set_size or test_datasets (no rows are held out)")
 
 
-def preflight(cfg: Config) -> None:
-    """Every check that needs neither the data rows nor a model."""
+def preflight(cfg: Config, training: bool = True) -> None:
+    """Every check that needs neither the data rows nor a model. ``training`` False (``validate``):
+    not the optimizer's name, whose list lives in transformers' training stack (seconds to import);
+    ``train`` checks it before preprocessing."""
     check_paths(cfg)
-    check_optimizer(cfg)
+    if training:
+        check_optimizer(cfg)
     check_evaluation(cfg)

@@ -16,10 +16,10 @@ import os
 import subprocess
 from pathlib import Path
 
-import datasets
 import pytest
 import torch
 import yaml
+from datasets.arrow_writer import ArrowWriter
 from PIL import Image
 
 from mmtune.cli import main
@@ -89,13 +89,13 @@ def _full(code: int = errno.ENOSPC, filename: str | None = None) -> OSError:
 def test_a_full_disk_while_saving_preprocessed_rows(tiny_ckpt, tmp_path, monkeypatch, caplog, capfd, where, code):
     cfg = _project(tmp_path, tiny_ckpt("qwen2_vl"))
     if where == "rows":
-        real = datasets.Dataset.save_to_disk
+        real = ArrowWriter.finalize
 
-        def save_to_disk(self, path, **kw):  # writes its files, then the disk is full
-            real(self, path, **kw)
+        def finalize(self, *a, **kw):  # writes the rows file, then the disk is full
+            real(self, *a, **kw)
             raise _full(code)
 
-        monkeypatch.setattr(datasets.Dataset, "save_to_disk", save_to_disk)
+        monkeypatch.setattr(ArrowWriter, "finalize", finalize)
     else:
         real_write = Path.write_text
 
@@ -344,10 +344,11 @@ def tmpfs():
 
 
 def test_a_real_full_filesystem(tiny_ckpt, tmp_path, tmpfs, caplog, capfd):
-    """Preprocessed rows (~300 KB) into a 128 KB tmpfs, then a LoRA run's checkpoints (~270 KB each)
-    into a 400 KB one: the second checkpoint fills it (torch.save raises a bare RuntimeError there)."""
+    """Preprocessed rows (~40 KB: four 56 px images kept as uint8) into a 16 KB tmpfs, then a LoRA
+    run's checkpoints (~270 KB each) into a 400 KB one: the second checkpoint fills it (torch.save
+    raises a bare RuntimeError there)."""
     cfg = _project(tmp_path, tiny_ckpt("qwen2_vl"))
-    prep = tmpfs(tmp_path / "prep", "128k")
+    prep = tmpfs(tmp_path / "prep", "16k")
     assert main(["preprocess", str(cfg)]) == 2
     assert _error(caplog) == (
         f"no space left on device while saving the preprocessed rows to {prep} (the partial cache was removed); "

@@ -18,7 +18,7 @@ def _group(reason: str, keys: str) -> dict[str, str]:
     return dict.fromkeys(keys.split(), reason)
 
 
-_TRACKERS = "an experiment tracker or service mmtune does not report to (it logs to TensorBoard)"
+_TRACKERS = "a tracker setting mmtune does not act on (it reports to TensorBoard, W&B and MLflow: report_to)"
 _KERNELS = "a speed or memory kernel option; mmtune trains with the model's own modules (same results)"
 _DISTRIBUTED = (
     "a distributed-training setting mmtune leaves to the launcher and the Trainer's defaults "
@@ -27,16 +27,15 @@ _DISTRIBUTED = (
 _RL = "an option of preference / reinforcement-learning training (rl), which mmtune does not run"
 _HUB = "a hub upload or revision setting; mmtune writes its outputs to output_dir only"
 _PACKING = "a sample-packing setting; mmtune pads each batch instead (same loss, more padding)"
-_EVAL_EXTRAS = "an evaluation extra (benchmarks, sample generation) mmtune does not run yet"
+_EVAL_EXTRAS = "an evaluation extra (benchmarks, sampled generation) mmtune does not run (see eval_metrics)"
 _RUNTIME = "a run-time housekeeping option with no effect on the trained model"
 _PREPROCESS = "a dataset preparation option; mmtune always preprocesses and caches every dataset"
-_MERGE = "merging the adapter is `mmtune merge` (not yet available); the adapter is saved as is"
+_MERGE = "a merge method; merge_lora and `mmtune merge` use peft's merge_and_unload"
 
 WITHOUT_EFFECT: dict[str, str] = {
     **_group(
         _TRACKERS,
-        "wandb_project wandb_entity wandb_watch wandb_name wandb_log_model wandb_mode wandb_run_id use_wandb "
-        "mlflow_tracking_uri mlflow_experiment_name mlflow_run_name hf_mlflow_log_artifacts use_mlflow "
+        "wandb_watch wandb_log_model wandb_run_id use_wandb hf_mlflow_log_artifacts use_mlflow "
         "comet_api_key comet_workspace comet_project_name comet_experiment_key comet_mode comet_online "
         "comet_experiment_config use_comet trackio_project_name trackio_run_name trackio_space_id use_trackio "
         "otel_metrics_host otel_metrics_port use_otel_metrics use_tensorboard gradio_max_new_tokens "
@@ -82,9 +81,9 @@ WITHOUT_EFFECT: dict[str, str] = {
     **_group(
         _EVAL_EXTRAS,
         "bench_dataset bench_split do_bench_eval do_causal_lm_eval eval_causal_lm_metrics eval_table_size "
-        "eval_max_new_tokens generate_samples generation_do_sample generation_max_new_tokens "
+        "generate_samples generation_do_sample generation_max_new_tokens "
         "generation_prompt_ratio generation_temperature generation_top_k generation_top_p num_generation_samples "
-        "test_datasets eval_sequence_len",
+        "eval_sequence_len",
     ),
     **_group(
         _RUNTIME,
@@ -104,7 +103,7 @@ WITHOUT_EFFECT: dict[str, str] = {
         "shuffle_merged_datasets shuffle_before_merging_datasets dataset_exact_deduplication "
         "pretraining_sample_concatenation",
     ),
-    **_group(_MERGE, "merge_lora merge_method"),
+    **_group(_MERGE, "merge_method"),
     # Not in Axolotl's schema, which ignores it, but carried by Axolotl's own PaddleOCR-VL example.
     "full_finetune": "not an Axolotl setting (Axolotl ignores it); full fine-tuning is `adapter` left empty",
 }

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from mmtune.config.base import Strict
 from mmtune.config.datasets import DatasetConfig
+from mmtune.errors import ConfigError
 
 log = logging.getLogger("mmtune")
 # Axolotl's excess_length_strategy values and the truncation each one means.
@@ -19,6 +20,11 @@ class DataKeys(Strict):
     # -- data --------------------------------------------------------------------------------
     datasets: list[DatasetConfig] = Field(min_length=1, description="One or more datasets, concatenated.")
     val_set_size: float = Field(0.0, ge=0, description="Fraction (<1) or number of rows held out for evaluation.")
+    test_datasets: list[DatasetConfig] | None = Field(
+        None,
+        description="Held-out datasets with their own files (entries as in datasets): evaluated instead of a "
+        "val_set_size split, which must then be unset (Axolotl's rule). All of datasets trains.",
+    )
     dataset_prepared_path: str | None = Field(None, description="Where preprocessed datasets are cached.")
     dataset_processes: int | None = Field(None, ge=1, description="Worker processes for preprocessing.")
     dataset_num_proc: int | None = Field(
@@ -54,6 +60,13 @@ class DataKeys(Strict):
         gt=0,
         description="media_fit: shrink: when smaller pages and frames are not enough, a PDF's last pages are left "
         "out (logged), down to this many.",
+    )
+    cache_media: Literal["decoded", "tensors"] = Field(
+        "decoded",
+        description="What the preprocessing cache keeps of each row's media: 'decoded' (the decoded, resized "
+        "pixels as uint8, video frames, resampled audio; the processor makes the model's tensors from them when "
+        "a batch is built) or 'tensors' (the processor's float tensors: 4-8x larger, no work at batch time). "
+        "Both train on bit-identical batches.",
     )
     image_size: int | tuple[int, int] | None = Field(
         None, description="Resize every image and video frame to this (int: square; [w, h])."
@@ -123,6 +136,12 @@ class DataKeys(Strict):
         description="Pack several rows into one sequence up to sequence_len, each attending only to itself "
         "(positions restart per row; families that cannot pack are refused, see docs/families.md).",
     )
+
+    @model_validator(mode="after")
+    def _held_out(self) -> DataKeys:
+        if self.test_datasets and self.val_set_size:
+            raise ConfigError("val_set_size and test_datasets both choose the held-out rows; set one of them")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -129,6 +129,11 @@ class ModelKeys(Strict):
     lora_modules_to_save: list[str] | None = Field(
         None, description="Modules trained fully and saved with the adapter."
     )
+    merge_lora: bool = Field(
+        False,
+        description="After training, also merge the adapter into the base weights and save them to "
+        "output_dir/merged (what `mmtune merge OUTPUT_DIR` does; docs/outputs.md).",
+    )
     peft_use_dora: bool = Field(False, description="DoRA (weight-decomposed LoRA).")
     peft_use_rslora: bool = Field(False, description="rsLoRA scaling (alpha / sqrt(r)).")
     load_in_8bit: bool = Field(False, description="Load the base model in 8 bits (bitsandbytes; CUDA only).")
@@ -186,7 +191,11 @@ class ModelKeys(Strict):
     def _adapter_keys(self) -> ModelKeys:
         """Keys that only mean something with (or without) a LoRA adapter: a config that sets them in
         the other mode asks for a model mmtune would not train, so it is refused with what to do."""
-        lora = [k for k in ("lora_model_dir", "loraplus_lr_ratio", "lora_target_parameters") if getattr(self, k)]
+        lora = [
+            k
+            for k in ("lora_model_dir", "loraplus_lr_ratio", "lora_target_parameters", "merge_lora")
+            if getattr(self, k)
+        ]
         lora += ["peft_layers_to_transform"] if self.peft_layers_to_transform is not None else []
         if lora and not self.adapter:
             raise ValueError(f"{' / '.join(lora)} apply to a LoRA adapter: set adapter: lora (or qlora)")

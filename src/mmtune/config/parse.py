@@ -79,13 +79,14 @@ def parse_config(raw: dict, base_dir: str | os.PathLike | None = None) -> Config
         raise ConfigError("config must be a mapping of keys to values")
     keys = _KeyReport()
     raw = keys.sort(raw, Config, "", WITHOUT_EFFECT, REFUSED)
-    if isinstance(raw.get("datasets"), list):
-        raw["datasets"] = [
-            keys.sort(d, DatasetConfig, f"datasets[{i}].", DATASET_WITHOUT_EFFECT, DATASET_REFUSED)
-            if isinstance(d, dict)
-            else d
-            for i, d in enumerate(raw["datasets"])
-        ]
+    for section in ("datasets", "test_datasets"):
+        if isinstance(raw.get(section), list):
+            raw[section] = [
+                keys.sort(d, DatasetConfig, f"{section}[{i}].", DATASET_WITHOUT_EFFECT, DATASET_REFUSED)
+                if isinstance(d, dict)
+                else d
+                for i, d in enumerate(raw[section])
+            ]
     keys.finish()
     if raw.get("output_dir") in (None, ""):
         raw.pop("output_dir", None)  # empty: Axolotl's default
@@ -116,7 +117,7 @@ def resolve_paths(cfg: Config, base_dir: Path) -> Config:
         return str(cand) if cand.exists() or p.startswith(".") else p
 
     cfg = cfg.model_copy(deep=True)
-    for d in cfg.datasets:
+    for d in [*cfg.datasets, *(cfg.test_datasets or [])]:
         d._as_written = d._as_written or d.path
         d.path = fix(d.path)
         d.media_dir = fix(d.media_dir)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mmtune.config.base import Strict
+from mmtune.errors import ConfigError
+
+# The names eval_metrics accepts (outputs/metrics.py defines each one; loss is the Trainer's own).
+EVAL_METRICS = ("loss", "exact_match", "accuracy", "rouge_l", "bleu", "cer", "wer", "anls")
 
 
 class TrainKeys(Strict):
@@ -104,7 +108,30 @@ class TrainKeys(Strict):
         description="Mixed precision in float16 on a CUDA GPU without bfloat16 (weights stay float32; autocast "
         "with loss scaling). Ignored, with a warning, on CPU.",
     )
-    logging_steps: int = Field(10, gt=0, description="Log loss every this many steps (TensorBoard + console).")
+    logging_steps: int = Field(
+        10, gt=0, description="Log loss every this many steps (to the report_to loggers and the console)."
+    )
+    # -- loggers (train/loggers.py, docs/loggers.md) ----------------------------------------------
+    report_to: str | list[str] | None = Field(
+        None,
+        description="Where training metrics go: tensorboard, wandb, mlflow, none, or a list. Unset: TensorBoard, "
+        "plus wandb when wandb_project is set and mlflow when mlflow_tracking_uri or mlflow_experiment_name is.",
+    )
+    wandb_project: str | None = Field(
+        None, description="W&B project (WANDB_PROJECT); turns W&B on when report_to is unset."
+    )
+    wandb_entity: str | None = Field(None, description="W&B team or user (WANDB_ENTITY).")
+    wandb_name: str | None = Field(
+        None, description="The run's name in W&B and MLflow (the Trainer gives both one run_name)."
+    )
+    wandb_mode: Literal["online", "offline", "disabled"] | None = Field(
+        None, description="W&B mode (WANDB_MODE): offline writes the run locally for a later `wandb sync`."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking server or store, e.g. file:///tmp/mlruns (MLFLOW_TRACKING_URI)."
+    )
+    mlflow_experiment_name: str | None = Field(None, description="MLflow experiment (MLFLOW_EXPERIMENT_NAME).")
+    mlflow_run_name: str | None = Field(None, description="The run's name in MLflow when wandb_name is unset.")
     save_steps: float | None = Field(
         None,
         gt=0,
@@ -128,6 +155,18 @@ class TrainKeys(Strict):
     )
     evals_per_epoch: int | None = Field(None, ge=0, description="Evaluate this many times per epoch (0: never).")
     eval_batch_size: int | None = Field(None, gt=0, description="Rows per device per evaluation step.")
+    eval_metrics: list[str] | None = Field(
+        None,
+        description="Metrics logged at each evaluation (eval_<name>) beside the loss: loss, exact_match, accuracy, "
+        "rouge_l, bleu, cer, wer, anls. All but loss generate each held-out row's answer (greedy) and compare it "
+        "with the reference answer; see docs/evaluate.md.",
+    )
+    eval_max_new_tokens: int = Field(
+        128, gt=0, description="Tokens generated at most per held-out row for the eval_metrics (Axolotl's default)."
+    )
+    eval_max_samples: int | None = Field(
+        None, gt=0, description="Generate for at most this many held-out rows per evaluation (unset: all)."
+    )
     load_best_model_at_end: bool = Field(
         False, description="At the end, load the checkpoint with the best metric_for_best_model (needs evaluation)."
     )
@@ -149,3 +188,11 @@ class TrainKeys(Strict):
         description="Train into an output_dir that already holds a run (its checkpoint-N folders are removed "
         "first). Without it, such an output_dir is refused unless the run resumes.",
     )
+
+    @field_validator("eval_metrics")
+    @classmethod
+    def _eval_metrics(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or ():
+            if name not in EVAL_METRICS:
+                raise ConfigError(f"eval_metrics: unknown metric {name!r}; valid: {', '.join(EVAL_METRICS)}")
+        return list(dict.fromkeys(v)) if v is not None else None

@@ -114,11 +114,48 @@ def config_tasks(cfg: Config) -> tuple[list[RowTask], int]:
     return tasks, read
 
 
-def _collect(results: Iterator) -> tuple[list[dict], list[DataError]]:
-    kept, errors = [], []
-    for r in results:
-        (errors if isinstance(r, DataError) else kept).append(r)
+# The cache's columns (preprocess/rows.py COLUMNS), declared: rows are streamed to the file, so no
+# list of every row is held to infer them from.
+FEATURES = datasets.Features(
+    {
+        "input_ids": datasets.Sequence(datasets.Value("int64")),
+        "labels": datasets.Sequence(datasets.Value("int64")),
+        "mm": datasets.Value("binary"),
+        "media": datasets.Value("binary"),
+        "dataset": datasets.Value("string"),
+        "row": datasets.Value("int64"),
+        "n_media": datasets.Value("int64"),
+        "length": datasets.Value("int64"),
+    }
+)
+assert tuple(FEATURES) == COLUMNS
+ROWS_FILE = "rows.arrow"
+# Rows buffered before a write: a few MB of decoded media at most, whatever the dataset's size.
+WRITE_BATCH = 32
+
+
+def write_rows(results: Iterator, folder: Path) -> tuple[int, list[DataError]]:
+    """Stream kept rows into ``folder/rows.arrow`` as they come; return how many, and the bad rows' errors.
+    Memory stays at one write batch: the rows are never all in a list (nor copied into a table)."""
+    from datasets.arrow_writer import ArrowWriter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    errors: list[DataError] = []
+    kept = 0
+    with ArrowWriter(features=FEATURES, path=str(folder / ROWS_FILE), writer_batch_size=WRITE_BATCH) as w:
+        for r in results:
+            if isinstance(r, DataError):
+                errors.append(r)
+            else:
+                w.write(r)
+                kept += 1
+        w.finalize()
     return kept, errors
+
+
+def load_rows(cache_dir: Path) -> datasets.Dataset:
+    """The cached rows, memory-mapped from their Arrow file."""
+    return datasets.Dataset.from_file(str(cache_dir / "data" / ROWS_FILE), in_memory=False)
 
 
 # Files this small are also compared by content on every reuse (cheap); larger ones only with
@@ -212,7 +249,7 @@ def prepare(
             report = DataReport(rep["read"], rep["kept"], [DataError(**e) for e in rep["errors"]])
             log.info("reusing preprocessed data from %s (fingerprint %s)", cache_dir, cache_dir.name)
             apply_bad_row_policy(cfg, report)
-            return Prepared(datasets.load_from_disk(str(cache_dir / "data")), report, settings, cache_dir, True)
+            return Prepared(load_rows(cache_dir), report, settings, cache_dir, True)
         more = f" and {len(stale) - 3} more" if len(stale) > 3 else ""
         log.info("media changed since the last preprocessing (%s%s): preprocessing again", ", ".join(stale[:3]), more)
 
@@ -220,16 +257,14 @@ def prepare(
     files, urls = media_sources(tasks)
     media: dict[str, Any] = file_state(files)
     workers = workers or default_workers(cfg, len(tasks))
-    kept, errors = _collect(process_rows(tasks, settings, workers, processor))
-    media.update(url_state(urls, settings.media))  # the bodies this run fetched, or None where it failed
-    report = DataReport(read, len(kept), errors)
-    apply_bad_row_policy(cfg, report)
-    ds = datasets.Dataset.from_list(kept) if kept else datasets.Dataset.from_dict({c: [] for c in COLUMNS})
     # A folder of this run's own, renamed into place when complete: a run killed midway leaves no
     # cache a later run trusts, and two runs of one config never write into the same folder.
     tmp = cache_dir.with_name(f"{cache_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
-        ds.save_to_disk(str(tmp / "data"))
+        kept, errors = write_rows(process_rows(tasks, settings, workers, processor), tmp / "data")
+        media.update(url_state(urls, settings.media))  # the bodies this run fetched, or None where it failed
+        report = DataReport(read, kept, errors)
+        apply_bad_row_policy(cfg, report)
         (tmp / "media.json").write_text(json.dumps(media))
         (tmp / "report.json").write_text(
             json.dumps({"read": report.read, "kept": report.kept, "errors": [asdict(e) for e in report.errors]})
@@ -244,6 +279,9 @@ def prepare(
         raise MmtuneError(
             f"{why} while saving the preprocessed rows to {cache_dir.parent} (the partial cache was removed); {fix}"
         ) from None
+    except BaseException:  # bad rows that stop the run (on_bad_rows: error), Ctrl-C: no folder left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if cache_dir.exists():
         shutil.rmtree(cache_dir, ignore_errors=True)
     try:
@@ -251,7 +289,7 @@ def prepare(
     except OSError:  # another run of the same config finished first: its rows are the same, keep them
         shutil.rmtree(tmp, ignore_errors=True)
         log.info("another run wrote %s first; using it", cache_dir)
-    return Prepared(datasets.load_from_disk(str(cache_dir / "data")), report, settings, cache_dir, False)
+    return Prepared(load_rows(cache_dir), report, settings, cache_dir, False)
 
 
 def apply_bad_row_policy(cfg: Config, report: DataReport) -> None:

@@ -26,14 +26,14 @@ from mmtune.data.media.image import scale_image
 from mmtune.data.media.video import VideoClip, fewer_frames
 from mmtune.errors import ConfigError, DataError
 from mmtune.models.families import get_family
-from mmtune.preprocess.codec import pack_tensors
+from mmtune.preprocess.codec import pack_media, pack_tensors
 from mmtune.preprocess.settings import PrepSettings, apply_special_tokens
 from mmtune.transforms.base import Transform, media_token_ids
 from mmtune.transforms.labels import Encoded, check_roles
 from mmtune.transforms.system import drop_system
 
 # The columns of a preprocessed row (one Arrow table row); ``length`` (tokens) is what length grouping reads.
-COLUMNS = ("input_ids", "labels", "mm", "dataset", "row", "n_media", "length")
+COLUMNS = ("input_ids", "labels", "mm", "media", "dataset", "row", "n_media", "length")
 # Re-encodings one row may take while its media shrink: each aims below the budget, so few are needed.
 MAX_SHRINKS = 6
 # Each shrink aims this far below the exact share: processors round sizes to their patch grid.
@@ -88,10 +88,15 @@ class RowProcessor:
             raise  # the config is wrong for every row: stop with its message
         except Exception as e:
             return DataError(f"could not be encoded ({type(e).__name__}: {e})").located(task.dataset, task.index)
+        tensors, media = enc.tensors, b""
+        if self.s.cache_media == "decoded" and enc.media:  # the media, not the processor's float tensors
+            tensors = {k: v for k, v in tensors.items() if k in self.family.token_keys}
+            media = pack_media(enc.media_text, enc.media)
         return {
             "input_ids": enc.input_ids,
             "labels": enc.labels,
-            "mm": pack_tensors(enc.tensors),
+            "mm": pack_tensors(tensors),
+            "media": media,
             "dataset": task.dataset,
             "row": task.index,
             "n_media": len(conv.media()),

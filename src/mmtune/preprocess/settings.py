@@ -36,6 +36,8 @@ class PrepSettings:
     min_image_pixels: int = 50_176
     min_video_frames: int = 4
     min_pdf_pages: int = 1
+    # What the cache keeps of media: the decoded media ('decoded') or the processor's tensors (preprocess/codec.py).
+    cache_media: str = "decoded"
     media: MediaSettings = field(default_factory=MediaSettings)
     # Extra variables the chat template reads (e.g. Qwen's ``add_vision_id``); only those set.
     template_vars: dict = field(default_factory=dict)
@@ -146,6 +148,7 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
         min_image_pixels=cfg.min_image_pixels,
         min_video_frames=cfg.min_video_frames,
         min_pdf_pages=cfg.min_pdf_pages,
+        cache_media=cfg.cache_media,
         template_vars=template_vars,
         system_message_policy=cfg.system_message_policy,
         default_system_message=cfg.default_system_message,

@@ -51,7 +51,7 @@ class ValidationReport:
 def validate(cfg: Config, workers: int | None = None, processor: Any = None) -> ValidationReport:
     """Check every row of ``cfg``'s datasets; the processor (not the model) is loaded once. What
     ``train`` would refuse in the config itself (paths, optimizer) is raised first."""
-    preflight(cfg)
+    preflight(cfg, training=False)
     check_model_options(cfg)
     settings, processor = settings_from_config(cfg, processor)
     report = ValidationReport()

@@ -10,13 +10,14 @@ from typing import Any
 
 import torch
 import yaml
-from tqdm.auto import tqdm
 
-from mmtune.config import parse_config
-from mmtune.data.formats.base import RowContext
-from mmtune.data.formats.messages import MessagesFormat
+from mmtune.config import DatasetConfig, parse_config
+from mmtune.data.intake import dataset_tasks
+from mmtune.errors import MmtuneError
 from mmtune.models.families import get_family
 from mmtune.models.loading import load_model
+from mmtune.outputs.evaluate import score_rows, write_results
+from mmtune.outputs.heldout import EvalRow, eval_rows
 from mmtune.outputs.predict import Predictor
 from mmtune.preprocess.settings import settings_from_config
 from mmtune.quickstart.shapes import make_dataset
@@ -29,17 +30,28 @@ log = logging.getLogger("mmtune")
 TINY_SIZES = TinySizes(hidden=128, layers=2, vision_dim=64, vision_layers=2)
 
 
-def accuracy(pred: Predictor, heldout: Path) -> tuple[float, dict[str, float]]:
-    """Exact-match accuracy of generated answers, overall and per question kind."""
-    rows = [json.loads(line) for line in heldout.read_text().splitlines() if line.strip()]
-    per: dict[str, list[bool]] = {}
-    for row in tqdm(rows, desc="evaluate", unit="q", leave=False):
-        conv = MessagesFormat.convert(row, RowContext(str(heldout.parent)))
-        gold = conv.messages[-1].text
-        conv.messages = conv.messages[:-1]
-        per.setdefault(row["question"], []).append(pred.answer(conv, max_new_tokens=4) == gold)
-    total = sum(sum(v) for v in per.values()) / max(1, len(rows))
-    return total, {k: sum(v) / len(v) for k, v in per.items()}
+def heldout_rows(heldout: Path) -> list[EvalRow]:
+    """The held-out file's questions and reference answers (read as ``mmtune evaluate --data`` does)."""
+    rows, errors = eval_rows(dataset_tasks(DatasetConfig(path=str(heldout), type="chat_template"))[0])
+    if errors:
+        raise MmtuneError(f"the quickstart's held-out file has bad rows: {errors[0]}")
+    return rows
+
+
+def accuracy(
+    pred: Predictor, rows: list[EvalRow], out: Path, model: str, base: bool, heldout: Path
+) -> tuple[float, dict[str, float]]:
+    """Exact-match accuracy of generated answers, overall and per question kind, through the
+    evaluation path (outputs/evaluate.py); the results and predictions are written to ``out`` as
+    `mmtune evaluate` writes them (``_base`` files for the model before training)."""
+    scored = score_rows(pred, rows, ["exact_match"], max_new_tokens=4)
+    results = write_results(out, scored, base, model, str(heldout), 4)
+    lines = [line for line in heldout.read_text().splitlines() if line.strip()]
+    per: dict[str, list[float]] = {}
+    for rec in scored.records:
+        kind = json.loads(lines[int(rec["row_id"].rsplit(":", 1)[1])])["question"]
+        per.setdefault(kind, []).append(rec["scores"]["exact_match"])
+    return results["metrics"].get("exact_match", 0.0), {k: sum(v) / len(v) for k, v in per.items()}
 
 
 def load_quickstart_config(config: str | None, out: Path) -> Any:
@@ -69,13 +81,18 @@ def run_quickstart(config: str | None = None, output_dir: str | None = None) -> 
         torch.set_num_threads(cfg.torch_threads)
     heldout = out / "data" / "heldout.jsonl"
 
+    rows = heldout_rows(heldout)
     settings, processor = settings_from_config(cfg)
     base = load_model(cfg.base_model, get_family(settings.family))
-    before, _ = accuracy(Predictor.from_parts(base, processor, settings), heldout)
-    del base
+    before_pred = Predictor.from_parts(base, processor, settings)
+    model_dir = Path(cfg.output_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    before, _ = accuracy(before_pred, rows, model_dir, cfg.base_model, True, heldout)
+    del base, before_pred
 
     result = train(cfg, processor=processor)
-    after, per = accuracy(Predictor(result.output_dir, model=result.model, processor=processor), heldout)
+    trained = Predictor(result.output_dir, model=result.model, processor=processor)
+    after, per = accuracy(trained, rows, Path(result.output_dir), str(result.output_dir), False, heldout)
     log.info("held-out accuracy per question: %s", ", ".join(f"{k} {v:.0%}" for k, v in per.items()))
     log.info(
         "train loss %.3f -> %.3f in %.0f s",

@@ -12,6 +12,7 @@ from mmtune.config import Config
 from mmtune.errors import ConfigError
 from mmtune.models.loading import model_dtype
 from mmtune.train.distributed import distributed_args, world_size
+from mmtune.train.loggers import apply_loggers, run_name
 
 log = logging.getLogger("mmtune")
 
@@ -141,7 +142,8 @@ def training_args(cfg: Config, has_eval: bool, train_rows: int = 0) -> TrainingA
             seed=cfg.seed,
             bf16=model_dtype(cfg.bf16) == torch.bfloat16 and cuda,
             fp16=bool(cfg.fp16) and cfg.bf16 is not True and cuda,
-            report_to=["tensorboard"],
+            report_to=apply_loggers(cfg) or "none",  # train/loggers.py
+            run_name=run_name(cfg),
             remove_unused_columns=False,
             dataloader_num_workers=cfg.dataloader_num_workers,
             # rows of similar length share batches; lengths come from the cache's "length" column (preprocess/rows.py).

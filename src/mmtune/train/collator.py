@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from mmtune.models.families.base import Family
-from mmtune.preprocess.codec import unpack_tensors
+from mmtune.preprocess.codec import row_tensors
 from mmtune.transforms.labels import IGNORE
 
 
@@ -43,9 +43,11 @@ def _pad_cat(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 class Collator:
-    def __init__(self, family: type[Family], pad_token_id: int):
+    def __init__(self, family: type[Family], pad_token_id: int, transform: Any = None):
         self.family = family
         self.pad_token_id = pad_token_id
+        # makes the media tensors of rows whose cache keeps decoded media (``preprocess.codec.row_tensors``)
+        self.transform = transform
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         n = max(len(r["input_ids"]) for r in rows)
@@ -58,7 +60,7 @@ class Collator:
             labels[i, :k] = torch.as_tensor(r["labels"])
             mask[i, :k] = 1
         batch: dict[str, torch.Tensor] = {"input_ids": ids, "labels": labels, "attention_mask": mask}
-        extras = [unpack_tensors(r["mm"]) for r in rows]
+        extras = [row_tensors(r, self.transform) for r in rows]
         keys = {k for e in extras for k in e}
         for key in sorted(keys):
             present = [e[key] for e in extras if key in e]

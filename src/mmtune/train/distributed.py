@@ -183,6 +183,14 @@ def check_distributed(cfg: Config, processes: int | None = None) -> None:
         raise ConfigError("deepspeed and fsdp are two ways to shard a model; set one of them")
     if not (cfg.deepspeed or fsdp_enabled(cfg)):
         return
+    generated = [m for m in cfg.eval_metrics or () if m != "loss"]
+    if generated and (fsdp_enabled(cfg) or _zero3(cfg)):
+        # the answers are generated on the main process alone, which holds only its shard of the model
+        raise ConfigError(
+            f"eval_metrics {', '.join(generated)} generate answers on one process, and with "
+            f"{'fsdp' if fsdp_enabled(cfg) else 'DeepSpeed ZeRO-3'} no process holds the whole model; keep "
+            "eval_metrics: [loss] for training and run `mmtune evaluate OUTPUT_DIR` on the saved model"
+        )
     if cfg.deepspeed:
         deepspeed_config(cfg.deepspeed)
         if importlib.util.find_spec("deepspeed") is None:
@@ -201,6 +209,14 @@ def check_distributed(cfg: Config, processes: int | None = None) -> None:
             "fsdp takes effect with several processes: `mmtune train CONFIG --num-processes N` (this run is one "
             "plain process, unsharded)"
         )
+
+
+def _zero3(cfg: Config) -> bool:
+    """Whether the DeepSpeed config shards the parameters themselves (ZeRO stage 3)."""
+    if not cfg.deepspeed:
+        return False
+    zero = deepspeed_config(cfg.deepspeed).get("zero_optimization") or {}
+    return str(zero.get("stage", 0)) == "3"
 
 
 def distributed_args(cfg: Config, gpu: bool = True) -> dict[str, Any]:

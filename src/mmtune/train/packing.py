@@ -21,14 +21,16 @@ from typing import Any
 import torch
 
 from mmtune.models.families.base import Family
-from mmtune.preprocess.codec import unpack_tensors
+from mmtune.preprocess.codec import row_tensors
 from mmtune.train.collator import _pad_cat
 from mmtune.transforms.labels import IGNORE
 
 # At most this many media items (images, clips, audio) in one pack: the vision/audio encoder runs
 # on all of a batch's media at once, so a pack of many short image rows would otherwise multiply
-# the encoder's peak memory compared with unpacked training.
-MAX_MEDIA_PER_PACK = 8
+# the encoder's peak memory compared with unpacked training. First-fit decreasing leaves the short
+# rows (often one image and a short answer) for the last packs, so a tight cap leaves those packs
+# part empty: on the benchmark's data (docs/benchmarks.md) packs are 86% full at 8 and 98% at 16.
+MAX_MEDIA_PER_PACK = 16
 
 
 def pack_rows(
@@ -84,9 +86,12 @@ class PackingCollator:
         family: type[Family],
         pad_token_id: int,
         positions: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None,
+        transform: Any = None,
     ):
         self.family = family
         self.pad_token_id = pad_token_id
+        # makes the media tensors of rows whose cache keeps decoded media (``preprocess.codec.row_tensors``)
+        self.transform = transform
         # one row's multi-axis rope positions [axes, L] (``Family.packed_positions``); None: 1-D rope
         self.positions = positions
 
@@ -99,7 +104,7 @@ class PackingCollator:
             row_labels = torch.as_tensor(r["labels"], dtype=torch.long).clone()
             row_labels[0] = IGNORE  # alone, a row's first token is never predicted; packed, the previous row would
             n = len(row_ids)
-            tensors = unpack_tensors(r["mm"])
+            tensors = row_tensors(r, self.transform)
             ids.append(row_ids)
             labels.append(row_labels)
             text_pos.append(torch.arange(n))

@@ -32,6 +32,9 @@ from mmtune.models.loading import (
     model_dtype,
     quantization_config,
 )
+from mmtune.outputs.heldout import heldout_config, split  # split: also `mmtune evaluate`'s
+from mmtune.outputs.merge import merge_output
+from mmtune.outputs.model_card import write_model_card
 from mmtune.outputs.runcard import RUN_CARD, RunCard
 from mmtune.preflight import check_split, preflight
 from mmtune.preprocess.cache import Prepared, prepare
@@ -40,9 +43,12 @@ from mmtune.train.args import training_args
 from mmtune.train.callbacks import CheckpointMarker, LossLog, SaveFirstStep, TrainingBar
 from mmtune.train.collator import Collator
 from mmtune.train.distributed import check_distributed, is_main_process, main_process_first
+from mmtune.train.eval_metrics import attach as attach_eval_metrics
+from mmtune.train.loggers import check_loggers, finish_loggers
 from mmtune.train.optimizer import GroupRates
 from mmtune.train.output_dir import checkpoints, out_of_space, prepare_output_dir
 from mmtune.train.packing import PackedDataset, PackingCollator
+from mmtune.train.report_callback import RunReport
 from mmtune.train.trainer import MultimodalTrainer
 
 log = logging.getLogger("mmtune")
@@ -58,15 +64,6 @@ class TrainResult:
     processor: Any = None
     # The preprocessed rows the run trained on (and held out), as the cache holds them.
     prepared: Prepared | None = None
-
-
-def split(ds: Any, val_set_size: float, seed: int) -> tuple[Any, Any]:
-    """Train and held-out rows (``val_set_size``: a fraction below 1, else a row count)."""
-    if not val_set_size or len(ds) < 2:
-        return ds, None
-    size = val_set_size if val_set_size < 1 else int(val_set_size)
-    parts = ds.train_test_split(test_size=size, seed=seed)
-    return parts["train"], parts["test"]
 
 
 class Recipe:
@@ -87,6 +84,7 @@ class Recipe:
         preflight(self.cfg)
         check_model_options(self.cfg)
         check_distributed(self.cfg)
+        check_loggers(self.cfg)
         with main_process_first():  # only the main process clears an overwritten run's checkpoints
             self.resume = prepare_output_dir(self.cfg)
 
@@ -120,6 +118,15 @@ class Recipe:
         check_split(cfg, st["rows_kept"])
         # the same seed on every rank: every process holds out the same rows
         self.train_ds, self.eval_ds = split(self.prepared.dataset, cfg.val_set_size, cfg.seed)
+        if cfg.test_datasets:  # held out in files of their own, preprocessed (and cached) like the training rows
+            with main_process_first():
+                self.eval_ds = prepare(
+                    heldout_config(cfg),
+                    self.settings,
+                    processor=self.processor,
+                    rebuild=self.rebuild and is_main_process(),
+                ).dataset
+        self.heldout = self.eval_ds  # the rows, before packing: what eval_metrics prompts (train/eval_metrics.py)
         if cfg.sample_packing:  # several rows share one sequence (train/packing.py)
             check_packing(cfg, self.family)
             self.train_ds = PackedDataset(self.train_ds, cfg.sequence_len)
@@ -143,14 +150,16 @@ class Recipe:
         cfg = self.cfg
         tok = getattr(self.processor, "tokenizer", self.processor)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        # the processor call that makes media tensors from media the cache keeps decoded (cache_media)
+        media = self.family.transform(self.processor, self.settings)
         self.trainer = MultimodalTrainer(
             model=self.model,
             args=training_args(self.cfg, self.eval_ds is not None, len(self.train_ds)),
             train_dataset=self.train_ds,
             eval_dataset=self.eval_ds,
-            data_collator=PackingCollator(self.family, pad_id, self.family.packed_positions(self.model))
+            data_collator=PackingCollator(self.family, pad_id, self.family.packed_positions(self.model), media)
             if cfg.sample_packing
-            else Collator(self.family, pad_id),
+            else Collator(self.family, pad_id, media),
             callbacks=[self.losses, self.marker],
             family=self.family,
             rates=GroupRates.from_config(self.cfg),
@@ -164,6 +173,11 @@ class Recipe:
         self.trainer.remove_callback(PrinterCallback)
         self.trainer.remove_callback(ProgressCallback)
         self.trainer.add_callback(TrainingBar)
+        attach_eval_metrics(self.trainer, cfg, self.heldout, self.processor, self.settings)
+        # report.html, refreshed at each evaluation: added last, after the callbacks that write evaluation files
+        self.trainer.args.include_num_input_tokens_seen = "all"  # tokens/s and the padding share it shows
+        self.report = RunReport(cfg, self.settings, self.family, self.prepared, self.train_ds, self.eval_ds)
+        self.trainer.add_callback(self.report)
 
     def run(self) -> Any:
         """Train; a full disk while a checkpoint is written removes that incomplete checkpoint (it
@@ -227,6 +241,11 @@ class Recipe:
                 else "train again"
             )
             raise MmtuneError(f"{why} while saving the trained model to {out_dir}. Free space, then {again}") from None
+        if self.trainer.is_world_process_zero():
+            write_model_card(out_dir)  # after save_model: replaces peft's empty README template
+            self.report.refresh(self.trainer.args, self.trainer.state, self.model)  # the final report.html
+            if self.cfg.merge_lora:  # Axolotl's key: the merged weights beside the adapter (outputs/merge.py)
+                merge_output(out_dir, overwrite=True)
         return TrainResult(out_dir, metrics, self.losses.losses, self.model, self.processor, self.prepared)
 
 
@@ -241,4 +260,6 @@ def train(cfg: Config, processor: Any = None, rebuild: bool = False, verify: boo
     recipe.setup_data()
     recipe.setup_model()
     recipe.setup_trainer()
-    return recipe.save(recipe.run())
+    result = recipe.save(recipe.run())
+    finish_loggers()  # after save's final evaluation, which logs too
+    return result

@@ -46,6 +46,9 @@ class FamilySpec(Protocol):
     @classmethod
     def encode_full(cls, processor: Any, text: str, media: dict[str, list]) -> dict[str, torch.Tensor]: ...
 
+    @classmethod
+    def image_target_size(cls, processor: Any, size: tuple[int, int]) -> tuple[int, int] | None: ...
+
 
 class Transform(Protocol):
     """Built once per process with its processor (as torchtune's model transforms are); then
@@ -54,6 +57,10 @@ class Transform(Protocol):
     def __call__(self, conv: Conversation) -> Encoded: ...
 
     def prompt(self, conv: Conversation) -> dict[str, torch.Tensor]: ...
+
+    # Where ``__call__`` fills ``Encoded.media``: the media tensors made again from that text and
+    # media at batch time (``preprocess.codec.row_tensors``).
+    def batch_tensors(self, text: str | None, media: list[tuple[str, Any]]) -> dict[str, torch.Tensor]: ...
 
 
 def media_token_ids(spec: FamilySpec, processor: Any) -> frozenset[int]:
@@ -65,6 +72,23 @@ def media_token_ids(spec: FamilySpec, processor: Any) -> frozenset[int]:
         if i is not None and i != getattr(tok, "unk_token_id", None):
             ids.add(i)
     return frozenset(ids)
+
+
+def presize_images(spec: FamilySpec, processor: Any, conv: Conversation) -> Conversation:
+    """Scale, in place, each image decoded larger than the processor will make it down to that size
+    (``image_target_size``), as the processor would: its own resize then has nothing left to do, and
+    the cache keeps the pixels the model sees rather than the source's (a 4000 px photo the model sees
+    at 1000 px costs 16x less). Training and generation both call it, so they see the same pixels."""
+    from PIL import Image
+
+    for part in conv.media():
+        img = part.value
+        if part.type != "image" or not isinstance(img, Image.Image):
+            continue
+        target = spec.image_target_size(processor, img.size)
+        if target and target[0] <= img.size[0] and target[1] <= img.size[1] and target != img.size:
+            part.value = img.resize(target, Image.Resampling.BICUBIC)
+    return conv
 
 
 def media_by_modality(parts: list) -> dict[str, list]:

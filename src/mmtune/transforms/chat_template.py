@@ -17,7 +17,13 @@ import torch
 from mmtune.conversation import Conversation
 from mmtune.errors import ConfigError, DataError
 from mmtune.transforms.align import realign
-from mmtune.transforms.base import FamilySpec, TransformSettings, media_by_modality, media_token_ids
+from mmtune.transforms.base import (
+    FamilySpec,
+    TransformSettings,
+    media_by_modality,
+    media_token_ids,
+    presize_images,
+)
 from mmtune.transforms.labels import IGNORE, Encoded, EndRules
 from mmtune.transforms.system import SystemStep
 from mmtune.transforms.template import Chunk, Renderer
@@ -43,7 +49,7 @@ class ChatTemplateTransform:
         check_single_tokens(self.renderer.tokenizer, tuple(t for t in self.ends.eot if t != spec.eot_token))
 
     def __call__(self, conv: Conversation) -> Encoded:
-        conv = self.system(conv)
+        conv = presize_images(self.spec, self.processor, self.system(conv))
         return self.encode_chunks(self.renderer.chunks(conv, self.train_on_inputs, self.roles_to_train, self.ends))
 
     def encode_chunks(self, chunks: list[Chunk]) -> Encoded:
@@ -67,12 +73,33 @@ class ChatTemplateTransform:
         if pieces != input_ids:  # a tokenizer merged across a message border: see transforms/align.py
             tensors = realign(tensors, input_ids, pieces, spec.token_keys, self.media_ids)
         labels = [tid if (sup and tid not in self.media_ids) else IGNORE for sup, tid in zip(supervised, pieces)]
-        return Encoded(pieces, labels, tensors)
+        return Encoded(pieces, labels, tensors, text, [(p.type, p.value) for p in all_media])
+
+    def batch_tensors(self, text: str | None, media: list[tuple[str, Any]]) -> dict[str, torch.Tensor]:
+        """The row's media tensors made again from its stored text and decoded media: the same
+        processor call as ``encode_chunks``, less the per-token tensors (stored with the row, as
+        re-aligned to its tokens)."""
+        tensors = self.spec.encode_full(self.processor, text or "", media_by_modality(_parts(media)))
+        drop = {"input_ids", "attention_mask", *self.spec.token_keys}
+        return {k: v for k, v in tensors.items() if k not in drop}
 
     def prompt(self, conv: Conversation) -> dict[str, torch.Tensor]:
         """Model inputs to generate the next assistant turn of ``conv`` (which ends with a user turn)."""
-        text, media = self.renderer.prompt(self.system(conv, training=False))
+        text, media = self.renderer.prompt(presize_images(self.spec, self.processor, self.system(conv, training=False)))
         return self.spec.encode_full(self.processor, text, media_by_modality(media))
+
+
+class _Part:
+    """A (kind, decoded value) pair as ``media_by_modality`` reads media parts."""
+
+    __slots__ = ("type", "value")
+
+    def __init__(self, kind: str, value: Any):
+        self.type, self.value = kind, value
+
+
+def _parts(media: list[tuple[str, Any]]) -> list[_Part]:
+    return [_Part(k, v) for k, v in media]
 
 
 def check_single_tokens(tokenizer: Any, tokens: tuple[str, ...]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -29,6 +29,12 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]
     tensors: dict[str, torch.Tensor]
+    # What the tensors were made from, so a cache can store the media instead of the processor's
+    # float pixels and make them again at batch time (``Transform.batch_tensors``): the text of the
+    # processor call (None where the transform calls it on media alone) and the decoded media,
+    # ``(kind, value)`` in row order.
+    media_text: str | None = None
+    media: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
     def supervised(self) -> int:

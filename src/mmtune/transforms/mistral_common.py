@@ -245,6 +245,8 @@ class MistralCommonTransform:
             labels.extend(toks if trained else [IGNORE] * len(toks))
         for pos, trained in zip(at, self.ends.flags(closes)):
             labels[pos] = ids[pos] if trained else IGNORE
+        # No ``media`` for the cache to store instead: mistral-common hands its images over already
+        # resized and normalized (float arrays), so the tensors are as small as they get.
         return Encoded(ids, mask_media(labels, self.media_ids), self._tensors(images, audios))
 
     def prompt(self, conv: Conversation) -> dict[str, torch.Tensor]:

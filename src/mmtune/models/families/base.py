@@ -123,6 +123,13 @@ class Family:
     # (``media_fit: shrink``, preprocess/rows.py). False: an image costs the same tokens at any size.
     image_tokens_scale_with_size: ClassVar[bool] = False
 
+    @classmethod
+    def image_target_size(cls, processor: Any, size: tuple[int, int]) -> tuple[int, int] | None:
+        """The (width, height) this family's processor resizes an image of ``size`` to, where the family
+        can tell (None: it cannot, or it tiles). An image decoded larger is scaled to it before the
+        processor call, so the preprocessing cache keeps the pixels the model sees, not the source's."""
+        return None
+
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
     def load_processor(cls, path: str, **kwargs: Any) -> Any:

@@ -42,6 +42,19 @@ def system_message(family: str, parts: list[dict]) -> dict:
     return {"role": "system", "content": " ".join(p["text"].strip() for p in parts)}
 
 
+def _audio_defaults() -> dict:
+    """The feature extractor's own ``max_length`` and ``pad_to_multiple_of``, passed explicitly: a
+    Gemma 4 processor loaded from a folder it was saved to (every training output) merges its
+    tokenizer's ``max_length: None`` into the audio call, and two clips of different lengths then
+    fail to pad ("truncation=True ... max_length is defined"). Same values, so same features."""
+    import inspect
+
+    from transformers.models.gemma4.feature_extraction_gemma4 import Gemma4AudioFeatureExtractor
+
+    params = inspect.signature(Gemma4AudioFeatureExtractor.__call__).parameters
+    return {k: params[k].default for k in ("max_length", "pad_to_multiple_of")}
+
+
 @register
 class Gemma4(Family):
     id = "gemma4"
@@ -68,6 +81,8 @@ class Gemma4(Family):
         """Videos go in as the decoded frames with their timing: the processor stamps each frame
         ``MM:SS`` from it, and must not sample the already sampled frames again."""
         kw = super().processor_call_kwargs({k: v for k, v in media.items() if k != "video"})
+        if media.get("audio"):
+            kw["audio_kwargs"] = _audio_defaults()
         clips = media.get("video") or []
         if clips:
             kw["videos"] = [list(c.frames) for c in clips]

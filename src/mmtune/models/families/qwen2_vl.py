@@ -35,6 +35,24 @@ class Qwen2VL(Family):
     can_pack = True
 
     @classmethod
+    def image_target_size(cls, processor: Any, size: tuple[int, int]) -> tuple[int, int] | None:
+        """The image processor's own ``smart_resize``: sides a multiple of patch x merge, pixels within
+        its shortest_edge / longest_edge (min / max pixels)."""
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+        ip = getattr(processor, "image_processor", None)
+        bounds = getattr(ip, "size", None)
+        lo, hi = getattr(bounds, "shortest_edge", None), getattr(bounds, "longest_edge", None)
+        if ip is None or not lo or not hi:
+            return None
+        w, h = size
+        try:
+            th, tw = smart_resize(h, w, ip.patch_size * ip.merge_size, min_pixels=lo, max_pixels=hi)
+        except ValueError:  # an extreme aspect ratio: the processor's own error names it
+            return None
+        return tw, th
+
+    @classmethod
     def packed_positions(cls, model: Any) -> Callable[[dict[str, torch.Tensor]], torch.Tensor] | None:
         return rope_index_positions(model)
 
