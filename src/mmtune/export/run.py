@@ -15,6 +15,7 @@ import random
 import shutil
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +44,10 @@ PROVIDERS = tuple(RENDER)
 
 
 def media_settings(cfg: Config) -> MediaSettings:
-    """The decode-time settings of ``cfg`` that reading and rendering media for export use."""
-    return MediaSettings(
-        pdf_max_pages=cfg.pdf_max_pages,
-        pdf_dpi=cfg.pdf_dpi,
-        max_image_pixels=cfg.max_image_pixels,
-        url_timeout=cfg.url_timeout,
-        url_retries=cfg.url_retries,
-        url_deadline=cfg.url_deadline,
-        url_max_mb=cfg.url_max_mb,
-        media_roots=tuple(cfg.media_roots or ()),
-        allow_private_urls=cfg.allow_private_urls,
-    )
+    """The decode-time settings of ``cfg`` that reading and rendering media for export use: the
+    config's limits and PDF rendering, but media keep their own size (a provider gets the file
+    itself, not the model's resized copy)."""
+    return replace(MediaSettings.from_config(cfg), image_size=None)
 
 
 def rules_for(provider: str) -> Rules:

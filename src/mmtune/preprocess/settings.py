@@ -155,24 +155,9 @@ def settings_from_config(cfg: Config, processor: Any = None) -> tuple[PrepSettin
         train_on_eos=cfg.train_on_eos,
         eot_tokens=tuple(cfg.eot_tokens or ()),
         special_tokens=special,
-        media=MediaSettings(
-            image_size=cfg.image_wh,
-            resample=cfg.image_resize_algorithm,
-            # audio is resampled to what the processor's feature extractor expects
-            sampling_rate=getattr(getattr(processor, "feature_extractor", None), "sampling_rate", None) or 16_000,
-            video_fps=cfg.video_fps,
-            video_max_frames=cfg.video_max_frames,
-            pdf_max_pages=cfg.pdf_max_pages,
-            pdf_dpi=cfg.pdf_dpi,
-            max_image_pixels=cfg.max_image_pixels,
-            video_max_pixels=cfg.video_max_pixels,
-            audio_max_seconds=cfg.audio_max_seconds,
-            url_timeout=cfg.url_timeout,
-            url_retries=cfg.url_retries,
-            url_deadline=cfg.url_deadline,
-            url_max_mb=cfg.url_max_mb,
-            media_roots=tuple(cfg.media_roots or ()),
-            allow_private_urls=cfg.allow_private_urls,
+        # audio is resampled to what the processor's feature extractor expects
+        media=MediaSettings.from_config(
+            cfg, getattr(getattr(processor, "feature_extractor", None), "sampling_rate", None) or 16_000
         ),
     )
     # What every row would hit (eot_tokens that are no single token, train_on_eos / train_on_eot that

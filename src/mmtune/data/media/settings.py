@@ -7,6 +7,7 @@ must decode prompts exactly as training decoded rows, and the record is what it 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,25 @@ class MediaSettings:
     allow_private_urls: bool = False
     zip_max_members: int = 1_000_000
     zip_max_ratio: float = 100.0
+
+    @classmethod
+    def from_config(cls, cfg: Any, sampling_rate: int = 16_000) -> MediaSettings:
+        """The settings a config's keys choose (``sampling_rate``: the processor's, where known)."""
+        return cls(
+            image_size=cfg.image_wh,
+            resample=cfg.image_resize_algorithm,
+            sampling_rate=sampling_rate,
+            video_fps=cfg.video_fps,
+            video_max_frames=cfg.video_max_frames,
+            pdf_max_pages=cfg.pdf_max_pages,
+            pdf_dpi=cfg.pdf_dpi,
+            max_image_pixels=cfg.max_image_pixels,
+            video_max_pixels=cfg.video_max_pixels,
+            audio_max_seconds=cfg.audio_max_seconds,
+            url_timeout=cfg.url_timeout,
+            url_retries=cfg.url_retries,
+            url_deadline=cfg.url_deadline,
+            url_max_mb=cfg.url_max_mb,
+            media_roots=tuple(cfg.media_roots or ()),
+            allow_private_urls=cfg.allow_private_urls,
+        )
